@@ -1,0 +1,103 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+// FuzzParse feeds arbitrary bytes to Parse. The seed corpus in
+// testdata/fuzz/FuzzParse holds every configuration under ../testdata
+// (good and bad) and the inputs earlier fuzzing found.
+//
+// Parse must not panic or hang; it returns either a Config that meets the
+// promises validation makes, or no Config and only *Error values with
+// sensible positions.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(base))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			if c != nil {
+				t.Fatalf("Parse returned a Config with error %v", err)
+			}
+			checkFuzzErrors(t, err, len(data))
+			return
+		}
+		checkValidConfig(t, c)
+		again, err := Parse("fuzz.yaml", data)
+		if err != nil || !reflect.DeepEqual(c, again) {
+			t.Fatalf("Parse is not deterministic: %+v, then %+v, %v", c, again, err)
+		}
+	})
+}
+
+// checkFuzzErrors asserts that err joins only *Error values, each with a
+// message, the file name, and a line within the input.
+func checkFuzzErrors(t *testing.T, err error, size int) {
+	t.Helper()
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	if len(errs) == 0 {
+		t.Fatalf("error %q wraps nothing", err)
+	}
+	for _, e := range errs {
+		var ce *Error
+		if !errors.As(e, &ce) {
+			t.Fatalf("error %q (%T) is not a *Error", e, e)
+		}
+		if ce.Line < 0 || ce.Line > size+1 {
+			t.Errorf("error %q: line %d outside the input (%d bytes)", ce, ce.Line, size)
+		}
+		if ce.Msg == "" || ce.File != "fuzz.yaml" {
+			t.Errorf("error %#v: want a message and File fuzz.yaml", ce)
+		}
+	}
+}
+
+// checkValidConfig asserts what a caller of Parse may rely on when it
+// returns no error.
+func checkValidConfig(t *testing.T, c *Config) {
+	t.Helper()
+	if c == nil {
+		t.Fatal("Parse returned nil, nil")
+	}
+	if len(c.Listeners) == 0 || len(c.Routes) == 0 || len(c.Pools) == 0 {
+		t.Fatalf("valid config without listeners, routes or pools: %+v", c)
+	}
+	if len(c.TrustedPrefixes) != len(c.TrustedProxies) {
+		t.Errorf("%d trusted prefixes for %d trusted proxies", len(c.TrustedPrefixes), len(c.TrustedProxies))
+	}
+	if c.ShutdownTimeout <= 0 || c.Log.Access.Enabled == nil {
+		t.Errorf("defaults missing: %+v", c)
+	}
+	for _, l := range c.Listeners {
+		if l.Name == "" || l.ReadTimeout <= 0 || l.WriteTimeout <= 0 || l.IdleTimeout <= 0 || l.MaxHeaderBytes <= 0 || l.MaxBodyBytes <= 0 {
+			t.Errorf("listener not defaulted: %+v", l)
+		}
+	}
+	for _, r := range c.Routes {
+		if r.Name == "" || c.Pool(r.Pool) == nil {
+			t.Errorf("route %+v: no name or unknown pool", r)
+		}
+	}
+	for _, p := range c.Pools {
+		primaries := 0
+		for _, s := range p.Servers {
+			if s.Weight < 1 || s.Weight > maxWeight || s.Address == "" {
+				t.Errorf("pool %s: bad server %+v", p.Name, s)
+			}
+			if !s.Backup {
+				primaries++
+			}
+		}
+		if primaries == 0 || p.MaxConnsPerServer < 1 || p.Timeouts.Connect <= 0 || p.Timeouts.Response <= 0 || p.Timeouts.Idle <= 0 {
+			t.Errorf("pool %+v: not valid or not defaulted", p)
+		}
+		if (p.Policy == Hash) != (p.HashKey != "") {
+			t.Errorf("pool %s: policy %s with hash_key %q", p.Name, p.Policy, p.HashKey)
+		}
+	}
+}
