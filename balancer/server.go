@@ -1,0 +1,140 @@
+// Package balancer holds the runtime state of pools and servers and the
+// policies that pick a server for a request.
+//
+// Everything here is read on the request path: a pick is one non-blocking,
+// allocation-free call that reads server state with atomic loads. State
+// changes (health, drain) are made off the request path.
+package balancer
+
+import (
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+)
+
+// State is a server's availability as set by configuration, health checks
+// and the admin API.
+type State uint32
+
+// Server states.
+const (
+	// StateUp servers receive new requests.
+	StateUp State = iota
+	// StateDown servers receive none (failed checks or `down: true`).
+	StateDown
+	// StateDraining servers finish in-flight requests and get no new ones.
+	StateDraining
+)
+
+// String returns the state's name as used in logs and the admin API.
+func (s State) String() string {
+	switch s {
+	case StateUp:
+		return "up"
+	case StateDown:
+		return "down"
+	case StateDraining:
+		return "draining"
+	}
+	return "unknown"
+}
+
+// Server is one upstream address with its runtime state. It is safe for
+// concurrent use and must not be copied after first use. A Server is keyed
+// by pool name and address and carried from one snapshot to the next when
+// a reload keeps it.
+type Server struct {
+	// Addr is host:port, as configured.
+	Addr string
+	// Weight is the configured weight, at least 1.
+	Weight int
+	// Backup servers are picked only when no primary server is available.
+	Backup bool
+	// MaxConns bounds the requests in flight to this server; 0 means no
+	// bound. A server at its bound is skipped by every policy.
+	MaxConns int64
+	// Client is the server's keep-alive connection pool. The balancer never
+	// uses it; the proxy forwards through it.
+	Client *fasthttp.HostClient
+
+	state    atomic.Uint32 // a State
+	inflight atomic.Int64  // requests between Acquire and Release
+	requests atomic.Uint64 // requests ever acquired
+}
+
+// NewServer returns an up server.
+func NewServer(addr string, weight int, backup bool, maxConns int64) *Server {
+	if weight < 1 {
+		weight = 1
+	}
+	return &Server{Addr: addr, Weight: weight, Backup: backup, MaxConns: maxConns}
+}
+
+// State returns the server's current state.
+func (s *Server) State() State { return State(s.state.Load()) }
+
+// SetState stores st and reports whether the state changed. Callers log and
+// count a transition only when it reports true. Code that owns a Pool calls
+// Pool.SetServerState instead, so that policies that precompute from the
+// states (the smooth WRR schedule) rebuild.
+func (s *Server) SetState(st State) bool {
+	return State(s.state.Swap(uint32(st))) != st
+}
+
+// Available reports whether the server may take a new request now: it is
+// up and below its connection bound.
+func (s *Server) Available() bool {
+	if State(s.state.Load()) != StateUp {
+		return false
+	}
+	return s.MaxConns <= 0 || s.inflight.Load() < s.MaxConns
+}
+
+// availableLoad returns the requests in flight and whether the server is
+// Available, both from the same load of the counter.
+func (s *Server) availableLoad() (int64, bool) {
+	if State(s.state.Load()) != StateUp {
+		return 0, false
+	}
+	n := s.inflight.Load()
+	return n, s.MaxConns <= 0 || n < s.MaxConns
+}
+
+// InFlight returns the number of requests in flight to the server.
+func (s *Server) InFlight() int64 { return s.inflight.Load() }
+
+// Requests returns the number of requests ever sent to the server.
+func (s *Server) Requests() uint64 { return s.requests.Load() }
+
+// Acquire counts a request in flight. Every Acquire must be paired with
+// exactly one Release, on every path (use defer).
+func (s *Server) Acquire() {
+	s.inflight.Add(1)
+	s.requests.Add(1)
+}
+
+// TryAcquire counts a request in flight, like Acquire, only if the server
+// is below its connection bound, and reports whether it did. A pick reads
+// the bound without reserving a slot, so concurrent picks may all choose a
+// server with one slot left; the proxy calls TryAcquire after Pick to
+// enforce MaxConns exactly (and picks again on false). It does not look at
+// the state. A true result must be paired with exactly one Release.
+func (s *Server) TryAcquire() bool {
+	if s.MaxConns <= 0 {
+		s.Acquire()
+		return true
+	}
+	for {
+		n := s.inflight.Load()
+		if n >= s.MaxConns {
+			return false
+		}
+		if s.inflight.CompareAndSwap(n, n+1) {
+			s.requests.Add(1)
+			return true
+		}
+	}
+}
+
+// Release ends a request counted by Acquire.
+func (s *Server) Release() { s.inflight.Add(-1) }
