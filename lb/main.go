@@ -1,0 +1,29 @@
+// Command lb is a Layer-7 load balancer and reverse proxy configured by
+// one YAML file: lb -config config.yaml.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"lb/process"
+)
+
+func main() {
+	path := flag.String("config", "config.yaml", "configuration file")
+	check := flag.Bool("check", false, "validate the configuration and exit (like nginx -t)")
+	flag.Parse()
+	if *check {
+		if err := process.Check(*path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Printf("%s: configuration ok\n", *path)
+		return
+	}
+	if err := process.Run(*path); err != nil {
+		fmt.Fprintln(os.Stderr, "lb:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,215 @@
+// Package process runs one lb process: it loads the configuration, opens
+// the listeners, serves them with the proxy handler, reloads on SIGHUP and
+// stops gracefully on SIGTERM or SIGINT.
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"lb/config"
+	"lb/logging"
+	"lb/proxy"
+	"lb/snapshot"
+)
+
+// Check loads and compiles the configuration at path without serving it
+// (nginx -t, haproxy -c).
+func Check(path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	_, err = snapshot.Build(cfg, nil)
+	return err
+}
+
+// Process is a running lb. Its methods are safe for concurrent use.
+type Process struct {
+	path    string
+	cfg     *config.Config
+	logs    *logging.Loggers
+	handler *proxy.Handler
+	servers []*fasthttp.Server
+	lns     []net.Listener
+	mu      sync.Mutex // serialises Reload
+}
+
+// Start loads the configuration at path, opens its listeners and starts
+// serving them. The listeners are open when Start returns.
+func Start(path string) (*Process, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	logs, err := logging.New(cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := snapshot.Build(cfg, nil)
+	if err != nil {
+		logs.Close()
+		return nil, err
+	}
+	p := &Process{path: path, cfg: cfg, logs: logs, handler: proxy.New(snap, logs.Access)}
+	for _, lc := range cfg.Listeners {
+		ln, err := net.Listen("tcp", lc.Address)
+		if err != nil {
+			p.closeListeners()
+			logs.Close()
+			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+		}
+		p.lns = append(p.lns, ln)
+		p.servers = append(p.servers, p.newServer(lc))
+	}
+	for i, s := range p.servers {
+		go func(s *fasthttp.Server, ln net.Listener, name string) {
+			if err := s.Serve(ln); err != nil {
+				p.logs.Error.Error("listener stopped", zap.String("listener", name), zap.Error(err))
+			}
+		}(s, p.lns[i], cfg.Listeners[i].Name)
+		logs.Error.Info("listening", zap.String("listener", cfg.Listeners[i].Name), zap.String("address", p.lns[i].Addr().String()))
+	}
+	return p, nil
+}
+
+// Addrs returns the listeners' bound addresses, in configuration order.
+func (p *Process) Addrs() []net.Addr {
+	a := make([]net.Addr, len(p.lns))
+	for i, ln := range p.lns {
+		a[i] = ln.Addr()
+	}
+	return a
+}
+
+// Handler returns the process's proxy handler.
+func (p *Process) Handler() *proxy.Handler { return p.handler }
+
+func (p *Process) newServer(lc config.Listener) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:      p.handler.Serve,
+		ErrorHandler: proxy.ParseError,
+		Logger:       zapPrintf{p.logs.Error},
+
+		ReadTimeout:        lc.ReadTimeout,
+		WriteTimeout:       lc.WriteTimeout,
+		IdleTimeout:        lc.IdleTimeout,
+		ReadBufferSize:     int(lc.MaxHeaderBytes),
+		MaxRequestBodySize: int(lc.MaxBodyBytes),
+
+		// Forward what the client sent: names and paths as received, no
+		// invented Server or Content-Type headers.
+		DisableHeaderNamesNormalizing: true,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		DisablePreParseMultipartForm:  true,
+		CloseOnShutdown:               true,
+	}
+}
+
+// Reload loads the configuration again and swaps it in. An invalid
+// configuration changes nothing and is returned as the error.
+// Listener and log changes need a restart for now.
+func (p *Process) Reload() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cfg, err := config.Load(p.path)
+	if err != nil {
+		return err
+	}
+	snap, err := snapshot.Build(cfg, p.handler.Snapshot())
+	if err != nil {
+		return err
+	}
+	p.handler.Store(snap)
+	p.cfg = cfg
+	return nil
+}
+
+// Shutdown stops accepting, lets requests in flight finish until ctx is
+// done, then closes what remains.
+func (p *Process) Shutdown(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(p.servers))
+	for i, s := range p.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.ShutdownWithContext(ctx)
+		}()
+	}
+	wg.Wait()
+	p.logs.Close()
+	return errors.Join(errs...)
+}
+
+func (p *Process) closeListeners() {
+	for _, ln := range p.lns {
+		ln.Close()
+	}
+}
+
+// Run starts lb with the configuration at path and serves until SIGTERM
+// or SIGINT; SIGHUP reloads. A second stop signal exits at once.
+func Run(path string) error {
+	p, err := Start(path)
+	if err != nil {
+		return err
+	}
+	log := p.logs.Error
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			if err := p.Reload(); err != nil {
+				log.Error("reload failed, still serving the previous configuration", zap.Error(err))
+			} else {
+				log.Info("configuration reloaded", zap.String("file", path))
+			}
+			continue
+		}
+		log.Info("shutting down", zap.String("signal", sig.String()), zap.Duration("timeout", p.cfg.ShutdownTimeout))
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+		go func() {
+			select {
+			case <-sigs:
+				log.Warn("second signal: exiting now")
+				os.Exit(1)
+			case <-ctx.Done():
+			}
+		}()
+		err := p.Shutdown(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil // graceful stop ran out of time; the rest were closed
+		}
+		return err
+	}
+	return nil
+}
+
+// zapPrintf adapts zap to fasthttp's Logger. fasthttp reports client
+// errors (bad requests, timeouts) through it: info level, as Nginx logs
+// them, so that hostile clients cannot fill the log at the default level.
+type zapPrintf struct{ l *zap.Logger }
+
+func (z zapPrintf) Printf(format string, args ...any) {
+	if ce := z.l.Check(zap.InfoLevel, "client connection"); ce != nil {
+		ce.Write(zap.String("detail", fmt.Sprintf(format, args...)))
+	}
+}
+
+var _ fasthttp.Logger = zapPrintf{}
+
+// ShutdownTimeout returns the configured graceful stop bound.
+func (p *Process) ShutdownTimeout() time.Duration { return p.cfg.ShutdownTimeout }

@@ -1,0 +1,30 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ParseError is the fasthttp.Server ErrorHandler: it answers a request
+// fasthttp could not read with the status that names the problem, never
+// echoing the parser's message. fasthttp closes the connection after it.
+func ParseError(ctx *fasthttp.RequestCtx, err error) {
+	status := fasthttp.StatusBadRequest
+	var small *fasthttp.ErrSmallBuffer
+	var ne *net.OpError
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status = fasthttp.StatusRequestEntityTooLarge // Nginx client_max_body_size
+	case errors.As(err, &small):
+		status = fasthttp.StatusRequestHeaderFieldsTooLarge
+	case errors.As(err, &ne) && ne.Timeout():
+		status = fasthttp.StatusRequestTimeout
+	}
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetCanonical(hContentType, textPlain)
+	ctx.Response.AppendBodyString(fasthttp.StatusMessage(status))
+	ctx.Response.AppendBody(slashN)
+}

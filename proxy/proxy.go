@@ -1,0 +1,179 @@
+// Package proxy is lb's fasthttp request handler: it routes a request to
+// a pool, picks a server, forwards the request over the server's
+// keep-alive connections and relays the response, following the checklist
+// of Go's httputil.ReverseProxy (hop-by-hop headers, X-Forwarded-*,
+// error mapping) with fasthttp's pooled objects.
+//
+// The client's request is never modified: the request sent upstream is
+// built next to it, its header fields copied in the order received, which
+// keeps their order, spelling and bytes (fasthttp's own header editing
+// reorders fields and re-serialises cookies), and lets a retry resend it.
+//
+// The handler reads the current Snapshot with one atomic load per request
+// and does not allocate in the steady state.
+package proxy
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"lb/balancer"
+)
+
+// Handler serves client requests from the current snapshot. It is safe
+// for concurrent use; its zero value is not usable, use New.
+type Handler struct {
+	snap   atomic.Pointer[Snapshot]
+	access *zap.Logger // nil: no access log
+	now    func() time.Time
+	states sync.Pool // *state
+}
+
+// New returns a handler serving snap. access is the access log; nil turns
+// it off.
+func New(snap *Snapshot, access *zap.Logger) *Handler {
+	h := &Handler{access: access, now: time.Now}
+	h.states.New = func() any { return new(state) }
+	h.snap.Store(snap)
+	return h
+}
+
+// Store publishes a new snapshot; requests already running finish on the
+// one they loaded.
+func (h *Handler) Store(s *Snapshot) { h.snap.Store(s) }
+
+// Snapshot returns the snapshot new requests use.
+func (h *Handler) Snapshot() *Snapshot { return h.snap.Load() }
+
+// state is one request's working memory, pooled between requests. It is
+// owned by one request at a time and must not be copied.
+type state struct {
+	scratch
+	up     fasthttp.Request // the request sent upstream
+	uri    []byte           // upstream request URI
+	xff    []byte           // X-Forwarded-For value being built
+	xfp    []byte           // trusted X-Forwarded-Proto
+	xfh    []byte           // trusted X-Forwarded-Host
+	ipBuf  []byte           // client IP text
+	id     [32]byte         // generated request ID
+	fields [16]zap.Field
+
+	// Filled while serving, read by the access log. Byte slices point
+	// into the client's request, which lives until the handler returns.
+	start       time.Time
+	route       *Route
+	server      *balancer.Server
+	upstream    time.Duration
+	client      netip.Addr
+	requestID   []byte
+	host        []byte
+	errorReason string
+}
+
+func (st *state) reset() {
+	st.scratch.reset()
+	st.route, st.server, st.upstream = nil, nil, 0
+	st.client = netip.Addr{}
+	st.requestID, st.host, st.errorReason = nil, nil, ""
+}
+
+// Serve is the fasthttp.RequestHandler.
+func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
+	st := h.states.Get().(*state)
+	st.reset()
+	st.start = h.now()
+	h.serve(ctx, st)
+	if h.access != nil {
+		h.logAccess(ctx, st)
+	}
+	st.up.Reset() // drop the reference to the client's body
+	h.states.Put(st)
+}
+
+func (h *Handler) serve(ctx *fasthttp.RequestCtx, st *state) {
+	snap := h.snap.Load()
+	req := &ctx.Request
+	st.client = peerAddr(ctx)
+
+	hosts, id := scanRequest(&req.Header)
+	if len(id) > 0 && len(id) <= maxRequestIDLen {
+		st.requestID = id
+	} else {
+		st.requestID = newRequestID(&st.id)
+	}
+
+	method := req.Header.Method()
+	if string(method) == fasthttp.MethodConnect {
+		h.fail(ctx, st, fasthttp.StatusMethodNotAllowed, "connect refused")
+		return
+	}
+	if hosts > 1 {
+		// RFC 9112 §3.2: more than one Host field is a 400.
+		h.fail(ctx, st, fasthttp.StatusBadRequest, "duplicate host")
+		return
+	}
+	host := req.Header.Host()
+	if len(host) == 0 && !req.Header.IsHTTP11() {
+		// HTTP/1.0 may omit Host; absolute form then names the host.
+		if rest, ok := cutScheme(req.Header.RequestURI()); ok {
+			host = rest[:indexAuthorityEnd(rest)]
+		}
+	}
+	if len(host) == 0 {
+		h.fail(ctx, st, fasthttp.StatusBadRequest, "missing host")
+		return
+	}
+	st.host = host
+	pathQuery, path, ok := splitTarget(req.Header.RequestURI(), host)
+	if !ok {
+		h.fail(ctx, st, fasthttp.StatusBadRequest, "bad request target")
+		return
+	}
+	if path == nil {
+		path = slash
+	}
+	i := snap.routes.Match(host, path, method, (*requestHeader)(&req.Header))
+	if i < 0 {
+		h.fail(ctx, st, fasthttp.StatusNotFound, "no route")
+		return
+	}
+	rt := snap.targets[i]
+	st.route = rt
+	h.forward(ctx, st, snap, rt.Pool, pathQuery, hosts == 1)
+}
+
+// scanRequest counts the Host fields of a request as received and returns
+// its first X-Request-ID.
+func scanRequest(h *fasthttp.RequestHeader) (hosts int, id []byte) {
+	for k, v := range h.AllInOrder() {
+		switch {
+		case foldEqual(k, hHost):
+			hosts++
+		case id == nil && foldEqual(k, hXRequestID):
+			id = v
+		}
+	}
+	return hosts, id
+}
+
+var slash = []byte("/")
+
+func indexAuthorityEnd(b []byte) int {
+	for i, c := range b {
+		if c == '/' || c == '?' || c == '#' {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// peerAddr returns the address of the connection's peer.
+func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return a.Unmap()
+}

@@ -1,0 +1,181 @@
+// Package snapshot compiles a validated config.Config into the immutable
+// runtime proxy.Snapshot the handler serves from. It is the only place
+// where configuration types meet runtime types: config never reaches
+// proxy or balancer.
+//
+// Servers are keyed by pool name and address. A rebuild given the
+// previous snapshot carries each kept server's runtime state (health,
+// in-flight count, counters and keep-alive connections) into the new one.
+package snapshot
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"lb/balancer"
+	"lb/config"
+	"lb/proxy"
+	"lb/route"
+)
+
+// Upstream connection buffer sizes. The read buffer is also the largest
+// response head a server may send (Nginx proxy_buffer_size).
+const (
+	upstreamReadBuffer  = 16 << 10
+	upstreamWriteBuffer = 16 << 10
+)
+
+// Build compiles cfg. prev, when not nil, is the snapshot being replaced:
+// servers present in both keep their *balancer.Server.
+func Build(cfg *config.Config, prev *proxy.Snapshot) (*proxy.Snapshot, error) {
+	old := map[serverKey]*balancer.Server{}
+	if prev != nil {
+		for _, r := range prev.Routes() {
+			for _, s := range r.Pool.Servers() {
+				old[serverKey{r.Pool.Name, s.Addr}] = s
+			}
+		}
+	}
+
+	pools := make(map[string]*proxy.Pool, len(cfg.Pools))
+	for i := range cfg.Pools {
+		p, err := buildPool(&cfg.Pools[i], old)
+		if err != nil {
+			return nil, err
+		}
+		pools[p.Name] = p
+	}
+
+	rules := make([]route.Rule, len(cfg.Routes))
+	targets := make([]*proxy.Route, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		rules[i] = route.Rule{
+			Hosts:      r.Match.Hosts,
+			PathPrefix: r.Match.PathPrefix,
+			Methods:    r.Match.Methods,
+			Headers:    sortedHeaders(r.Match.Headers),
+		}
+		p := pools[r.Pool]
+		if p == nil {
+			return nil, fmt.Errorf("snapshot: route %q: unknown pool %q", r.Name, r.Pool)
+		}
+		targets[i] = &proxy.Route{Name: r.Name, Pool: p}
+	}
+	table, err := route.New(rules)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	return proxy.NewSnapshot(table, targets, cfg.TrustedPrefixes), nil
+}
+
+type serverKey struct{ pool, addr string }
+
+func buildPool(pc *config.Pool, old map[serverKey]*balancer.Server) (*proxy.Pool, error) {
+	servers := make([]*balancer.Server, 0, len(pc.Servers))
+	for _, sc := range pc.Servers {
+		s := old[serverKey{pc.Name, sc.Address}]
+		switch {
+		case s == nil || !sameServer(s, pc, &sc):
+			s = balancer.NewServer(sc.Address, sc.Weight, sc.Backup, int64(pc.MaxConnsPerServer))
+			s.Client = newClient(sc.Address, pc)
+		case !sc.Down && s.State() == balancer.StateDown:
+			// `down: true` was removed from a kept server.
+			s.SetState(balancer.StateUp)
+		}
+		if sc.Down {
+			s.SetState(balancer.StateDown)
+		}
+		servers = append(servers, s)
+	}
+	key, err := hashKey(pc)
+	if err != nil {
+		return nil, err
+	}
+	bp, err := balancer.NewPool(pc.Name, balancer.Name(pc.Policy), servers, balancer.Options{HashKey: key})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: pool %q: %w", pc.Name, err)
+	}
+	return &proxy.Pool{
+		Pool:            bp,
+		Host:            []byte(pc.Host),
+		ResponseTimeout: pc.Timeouts.Response,
+		RequestHeaders:  headerOps(pc.RequestHeaders),
+		ResponseHeaders: headerOps(pc.ResponseHeaders),
+	}, nil
+}
+
+func hashKey(pc *config.Pool) (balancer.HashKey, error) {
+	if pc.HashKey == "" {
+		return balancer.HashKey{}, nil
+	}
+	k, err := balancer.ParseHashKey(pc.HashKey)
+	if err != nil {
+		return k, fmt.Errorf("snapshot: pool %q: %w", pc.Name, err)
+	}
+	return k, nil
+}
+
+// sameServer reports whether a kept server's fixed settings still match
+// its configuration; if not, it is rebuilt (a new connection pool).
+func sameServer(s *balancer.Server, pc *config.Pool, sc *config.Server) bool {
+	c := s.Client
+	return s.Weight == sc.Weight && s.Backup == sc.Backup &&
+		s.MaxConns == int64(pc.MaxConnsPerServer) && c != nil &&
+		c.MaxConns == pc.MaxConnsPerServer &&
+		c.MaxIdleConnDuration == pc.Timeouts.Idle &&
+		c.MaxConnWaitTimeout == pc.Timeouts.Connect
+}
+
+// newClient returns the keep-alive connection pool for one server, set up
+// for proxying (see FASTHTTP.md): fasthttp's own retries off (lb decides),
+// names, paths and defaults left as the client sent them.
+func newClient(addr string, pc *config.Pool) *fasthttp.HostClient {
+	connect := pc.Timeouts.Connect
+	dialer := &fasthttp.TCPDialer{Concurrency: 0, DNSCacheDuration: time.Minute}
+	return &fasthttp.HostClient{
+		Addr: addr,
+		Dial: func(a string) (net.Conn, error) {
+			return dialer.DialDualStackTimeout(a, connect)
+		},
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		MaxConns:                      pc.MaxConnsPerServer,
+		MaxConnWaitTimeout:            connect,
+		MaxIdleConnDuration:           pc.Timeouts.Idle,
+		MaxIdemponentCallAttempts:     1,
+		ReadBufferSize:                upstreamReadBuffer,
+		WriteBufferSize:               upstreamWriteBuffer,
+		ReadTimeout:                   pc.Timeouts.Response,
+		WriteTimeout:                  pc.Timeouts.Response,
+	}
+}
+
+func headerOps(c config.HeaderOps) proxy.HeaderOps {
+	var ops proxy.HeaderOps
+	for _, n := range c.Remove {
+		ops.Remove = append(ops.Remove, []byte(n))
+	}
+	for _, h := range sortedHeaders(c.Set) {
+		ops.Set = append(ops.Set, proxy.HeaderKV{Name: []byte(h.Name), Value: []byte(h.Value)})
+	}
+	for _, h := range sortedHeaders(c.Add) {
+		ops.Add = append(ops.Add, proxy.HeaderKV{Name: []byte(h.Name), Value: []byte(h.Value)})
+	}
+	return ops
+}
+
+// sortedHeaders returns m as a list in name order, so that edits are
+// applied in the same order on every load.
+func sortedHeaders(m map[string]string) []route.Header {
+	hs := make([]route.Header, 0, len(m))
+	for k, v := range m {
+		hs = append(hs, route.Header{Name: k, Value: v})
+	}
+	sort.Slice(hs, func(i, j int) bool { return hs[i].Name < hs[j].Name })
+	return hs
+}
