@@ -1,0 +1,51 @@
+# lb: the two commands of the README's quick start are `make run` and
+# `make test`; everything they need is installed or built here.
+
+GO        ?= go
+BIN       := bin
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: run test build deps lint unit norace bench-go fuzz clean
+
+## run: build, start three demo backends and lb -config config.yaml on :8080
+run: build
+	./scripts/run.sh
+
+## build: compile lb and backend into bin/
+build: deps
+	$(GO) build -o $(BIN)/lb ./lb
+	$(GO) build -o $(BIN)/backend ./backend
+
+## deps: install what builds and tests need (Go modules; system packages later issues add)
+deps:
+	./scripts/deps.sh
+
+## test: install what tests need, check formatting and lints, run every test
+## with -race, then the tests the race detector distorts (allocations) without
+test: deps lint unit norace
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+norace:
+	$(GO) test -count=1 -timeout 10m -run 'Alloc' ./...
+
+## bench-go: hot-path micro benchmarks (policies, one proxied request)
+bench-go:
+	$(GO) test -run='^$$' -bench=. -benchmem ./balancer/ ./proxy/ ./route/
+
+## fuzz: run each fuzzer for a while (FUZZTIME=30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./config/
+	$(GO) test -run='^$$' -fuzz=FuzzMatch -fuzztime=$(FUZZTIME) ./route/
+	$(GO) test -run='^$$' -fuzz=FuzzSplitTarget -fuzztime=$(FUZZTIME) ./proxy/
+
+clean:
+	rm -rf $(BIN)
