@@ -146,7 +146,7 @@ func requestKey(ctx *fasthttp.RequestCtx, k HashKey) []byte {
 	case KeyHeader:
 		return requestHeader(&ctx.Request.Header, k.Name)
 	case KeyCookie:
-		return requestCookie(&ctx.Request.Header, k.Name)
+		return RequestCookie(&ctx.Request.Header, k.Name)
 	}
 	return nil
 }
@@ -173,7 +173,7 @@ func requestPath(target []byte) []byte {
 	return target
 }
 
-// requestCookie returns the value of the first cookie called name in the
+// RequestCookie returns the value of the first cookie called name in the
 // request's Cookie header(s), with one pair of surrounding double quotes
 // removed (as net/http does), or nil.
 //
@@ -186,7 +186,7 @@ func requestPath(target []byte) []byte {
 // the server keeps its cookies raw, and this scan allocates nothing; if
 // the fields are read as received (AllInOrder), in any spelling of the
 // name, since lb keeps header names as the client wrote them.
-func requestCookie(h *fasthttp.RequestHeader, name string) []byte {
+func RequestCookie(h *fasthttp.RequestHeader, name string) []byte {
 	for key, line := range h.AllInOrder() {
 		if !foldEqual(key, fasthttp.HeaderCookie) {
 			continue

@@ -96,13 +96,11 @@ func New(name Name, servers []*Server, opts Options) (Picker, error) {
 	return build(servers, opts)
 }
 
-// weight returns the server's weight, at least 1 (a Server built as a
-// literal may carry 0).
+// weight returns the server's weight as policies use it: at least 1 (a
+// Server built as a literal may carry 0), scaled, and ramped while the
+// server is in slow start.
 func weight(s *Server) int64 {
-	if s.Weight < 1 {
-		return 1
-	}
-	return int64(s.Weight)
+	return s.effectiveWeight()
 }
 
 // lessLoaded reports whether a carries less load than b, load being

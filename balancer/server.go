@@ -57,9 +57,18 @@ type Server struct {
 	// uses it; the proxy forwards through it.
 	Client *fasthttp.HostClient
 
-	state    atomic.Uint32 // a State
-	inflight atomic.Int64  // requests between Acquire and Release
-	requests atomic.Uint64 // requests ever acquired
+	// ID names the server in sticky cookies: opaque and stable (see
+	// StableID), never its address.
+	ID string
+
+	state     atomic.Uint32 // a State
+	inflight  atomic.Int64  // requests between Acquire and Release
+	requests  atomic.Uint64 // requests ever acquired
+	unhealthy atomic.Bool   // active checks say down
+	upSince   atomic.Int64  // unix ns it came back, while in slow start; 0 otherwise
+	slowStart atomic.Int64  // slow start length in ns; 0: none
+	passive   passiveState  // passive failure memory and ejection
+	pool      atomic.Pointer[Pool]
 }
 
 // NewServer returns an up server.
@@ -68,6 +77,19 @@ func NewServer(addr string, weight int, backup bool, maxConns int64) *Server {
 		weight = 1
 	}
 	return &Server{Addr: addr, Weight: weight, Backup: backup, MaxConns: maxConns}
+}
+
+// StableID returns an opaque ID for the server at addr in pool: the same
+// on every lb instance and across restarts, revealing nothing about the
+// address (sticky cookies carry it).
+func StableID(pool, addr string) string {
+	h := mix64(fnv1a([]byte(pool + "\x00" + addr)))
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	for i := range b {
+		b[i] = digits[h>>(60-4*i)&0xf]
+	}
+	return string(b[:])
 }
 
 // State returns the server's current state.
@@ -82,22 +104,61 @@ func (s *Server) SetState(st State) bool {
 }
 
 // Available reports whether the server may take a new request now: it is
-// up and below its connection bound.
+// up, healthy, not ejected by passive checks, and below its connection
+// bound.
 func (s *Server) Available() bool {
-	if State(s.state.Load()) != StateUp {
-		return false
-	}
-	return s.MaxConns <= 0 || s.inflight.Load() < s.MaxConns
+	_, ok := s.availableLoad()
+	return ok
+}
+
+// Usable reports whether the server may be sent requests at all, leaving
+// its connection bound aside: up, healthy and not ejected. A full but
+// usable server is worth queueing for.
+func (s *Server) Usable() bool {
+	return State(s.state.Load()) == StateUp && s.serving()
+}
+
+// serving reports whether health and passive checks let the server serve.
+func (s *Server) serving() bool {
+	return !s.unhealthy.Load() && !s.passive.ejectedNow()
 }
 
 // availableLoad returns the requests in flight and whether the server is
 // Available, both from the same load of the counter.
 func (s *Server) availableLoad() (int64, bool) {
-	if State(s.state.Load()) != StateUp {
+	if State(s.state.Load()) != StateUp || !s.serving() {
 		return 0, false
 	}
 	n := s.inflight.Load()
 	return n, s.MaxConns <= 0 || n < s.MaxConns
+}
+
+// weightScale multiplies weights so that a server in slow start can be
+// given a fraction of even weight 1; comparisons and schedules do not
+// change under a common factor (schedules reduce by the gcd).
+const weightScale = 64
+
+// effectiveWeight is the weight policies use: the configured weight times
+// weightScale, ramped linearly from 1/weightScale of it to all of it over
+// slow start (HAProxy slowstart).
+func (s *Server) effectiveWeight() int64 {
+	return s.ramped(int64(max(s.Weight, 1)))
+}
+
+// ramped returns base times weightScale, ramped by slow start.
+func (s *Server) ramped(base int64) int64 {
+	w := base * weightScale
+	since := s.upSince.Load()
+	if since == 0 {
+		return w
+	}
+	ramp := s.slowStart.Load()
+	elapsed := nowNanos() - since
+	if ramp <= 0 || elapsed >= ramp {
+		s.upSince.CompareAndSwap(since, 0) // ramp over
+		return w
+	}
+	return max(1, w*max(elapsed, 0)/ramp)
 }
 
 // InFlight returns the number of requests in flight to the server.
@@ -136,5 +197,39 @@ func (s *Server) TryAcquire() bool {
 	}
 }
 
-// Release ends a request counted by Acquire.
-func (s *Server) Release() { s.inflight.Add(-1) }
+// Release ends a request counted by Acquire and wakes one request queued
+// for the server's pool, if any.
+func (s *Server) Release() {
+	s.inflight.Add(-1)
+	if p := s.pool.Load(); p != nil && p.queued.Load() > 0 {
+		p.wakeOne()
+	}
+}
+
+// InSlowStart reports whether the server is ramping its weight; it ends
+// the ramp when its time is up.
+func (s *Server) InSlowStart() bool {
+	if s.upSince.Load() == 0 {
+		return false
+	}
+	s.ramped(1) // clears upSince once the ramp is over
+	return s.upSince.Load() != 0
+}
+
+// StickyUsable reports whether the server may take a request that is
+// stuck to it: up or draining (Nginx drain keeps sticky sessions),
+// healthy, not ejected, and below its connection bound.
+func (s *Server) StickyUsable() bool {
+	st := State(s.state.Load())
+	return (st == StateUp || st == StateDraining) && s.serving()
+}
+
+// closeIdle closes the server's idle keep-alive connections. When the
+// server has gone away they are all dead: left in the pool, each would
+// fail one request after the server comes back (and, counted by passive
+// checks, take it out again).
+func (s *Server) closeIdle() {
+	if s.Client != nil {
+		s.Client.CloseIdleConnections()
+	}
+}

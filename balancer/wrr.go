@@ -122,12 +122,12 @@ func (p *wrr) build() *wrrSchedule {
 	var idx []uint32
 	var w []int64
 	for i, s := range p.servers {
-		if s.State() != StateUp {
+		if s.State() != StateUp || !s.Healthy() {
 			continue
 		}
 		idx = append(idx, uint32(i))
 		if p.unweighted {
-			w = append(w, 1)
+			w = append(w, s.ramped(1))
 		} else {
 			w = append(w, weight(s))
 		}

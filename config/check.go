@@ -193,3 +193,90 @@ func checkHashKey(k string) string {
 	}
 	return ""
 }
+
+// isStatusCode reports whether s is written as a three-digit status code,
+// returning its value (which may still be out of range).
+func isStatusCode(s string) (int, bool) {
+	if len(s) != 3 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+// checkExpectStatus checks an expect_status entry of a health check: a
+// code "200" or a range "200-399", codes from 100 to 599, the first of a
+// range not above the second.
+func checkExpectStatus(s string) string {
+	lo, hi, isRange := strings.Cut(s, "-")
+	if !isRange {
+		hi = lo
+	}
+	from, ok1 := isStatusCode(lo)
+	to, ok2 := isStatusCode(hi)
+	switch {
+	case !ok1 || !ok2:
+		return fmt.Sprintf("bad status %s (want a code like \"200\" or a range like \"200-399\")", quote(s))
+	case from < 100 || from > 599 || to < 100 || to > 599:
+		return fmt.Sprintf("bad status %s: status codes are from 100 to 599", quote(s))
+	case from > to:
+		return fmt.Sprintf("bad status range %s: %d is above %d", quote(s), from, to)
+	}
+	return ""
+}
+
+// checkCondition checks an entry of passive.failures or retries.on:
+// connect, timeout, error, or one status code from 500 to 599.
+func checkCondition(s string) string {
+	switch s {
+	case "connect", "timeout", "error":
+		return ""
+	}
+	if n, ok := isStatusCode(s); ok {
+		if n < 500 || n > 599 {
+			return fmt.Sprintf("bad status %s: only codes from 500 to 599 may be listed", quote(s))
+		}
+		return ""
+	}
+	if lo, hi, ok := strings.Cut(s, "-"); ok {
+		if _, ok1 := isStatusCode(lo); ok1 {
+			if _, ok2 := isStatusCode(hi); ok2 {
+				return fmt.Sprintf("bad entry %s: list single status codes, not ranges", quote(s))
+			}
+		}
+	}
+	return fmt.Sprintf("bad entry %s (want connect, timeout, error or a status code from 500 to 599, e.g. \"502\")", quote(s))
+}
+
+// checkCookieName checks a cookie name: an RFC 6265 token, that is an
+// HTTP token (no white space, control characters, '=' or separators).
+func checkCookieName(s string) string {
+	switch {
+	case s == "":
+		return "must not be empty"
+	case !isToken(s):
+		return fmt.Sprintf("bad cookie name %s: not an RFC 6265 token (no spaces, control characters, '=' or separators such as ';', ',', '\"' and '/')", quote(s))
+	}
+	return ""
+}
+
+// Server ids are at most maxServerID bytes long.
+const maxServerID = 64
+
+// checkServerID checks a server id: 1 to 64 letters, digits, '.', '_'
+// and '-', so that it can be a cookie value and a metrics label as is.
+func checkServerID(s string) string {
+	switch {
+	case s == "":
+		return "must not be empty (leave id out for the default, a hash of the pool name and address)"
+	case len(s) > maxServerID:
+		return fmt.Sprintf("bad id %s: %d characters long, at most %d allowed", quote(s), len(s), maxServerID)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Sprintf("bad id %s: use only letters, digits, '.', '_' and '-'", quote(s))
+		}
+	}
+	return ""
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ func TestLoadGood(t *testing.T) {
 		t.Fatalf("Load(%q): %v", path, err)
 	}
 	sharedTimeouts := Timeouts{Connect: 2 * time.Second, Response: 30 * time.Second, Idle: 20 * time.Second}
+	defaultPassive := Passive{MaxFails: 1, FailTimeout: 10 * time.Second, Failures: StringList{"connect", "timeout", "error"}}
+	defaultOutlier := Outlier{BaseEjectionTime: 30 * time.Second, MaxEjectionTime: 300 * time.Second, MaxEjectionPercent: 50}
 	want := &Config{
 		File: path,
 		Listeners: []Listener{{
@@ -64,7 +67,8 @@ func TestLoadGood(t *testing.T) {
 				Methods:    []string{"GET", "POST"},
 				Headers:    map[string]string{"X-Tenant": "acme"},
 			},
-			Pool: "api",
+			Pool:               "api",
+			RetryNonIdempotent: true,
 		}, {
 			Name:  "route-2",
 			Match: Match{Hosts: StringList{"static.example.com"}},
@@ -96,6 +100,38 @@ func TestLoadGood(t *testing.T) {
 				Add:    map[string]string{"X-Served-By": "lb"},
 				Remove: []string{"Server"},
 			},
+			HealthCheck: HealthCheck{
+				Enabled:      true,
+				Type:         "http",
+				Method:       "GET",
+				Path:         "/healthz?deep=1",
+				Host:         "health.internal",
+				ExpectStatus: StringList{"200", "204-299"},
+				ExpectBody:   "ok",
+				Interval:     5 * time.Second,
+				FastInterval: time.Second,
+				DownInterval: 10 * time.Second,
+				Timeout:      time.Second,
+				Rise:         3,
+				Fall:         2,
+			},
+			Passive: Passive{MaxFails: 3, FailTimeout: 30 * time.Second, Failures: StringList{"connect", "timeout", "502", "503"}},
+			Outlier: Outlier{
+				Consecutive5xx:     5,
+				BaseEjectionTime:   10 * time.Second,
+				MaxEjectionTime:    2 * time.Minute,
+				MaxEjectionPercent: 34,
+			},
+			SlowStart:    30 * time.Second,
+			PanicMode:    true,
+			MaxQueue:     100,
+			QueueTimeout: 500 * time.Millisecond,
+			Retries: Retries{
+				Attempts:     2,
+				On:           StringList{"connect", "timeout", "503"},
+				Timeout:      10 * time.Second,
+				MaxBodyBytes: 64 << 10,
+			},
 		}, {
 			Name:   "static",
 			Policy: LeastConn,
@@ -105,16 +141,52 @@ func TestLoadGood(t *testing.T) {
 			},
 			Timeouts:          Timeouts{Connect: 5 * time.Second, Response: 60 * time.Second, Idle: 30 * time.Second},
 			MaxConnsPerServer: 1024,
+			// health_check: {} turns on an http check with every default.
+			HealthCheck: HealthCheck{
+				Enabled:      true,
+				Type:         "http",
+				Method:       "GET",
+				Path:         "/",
+				ExpectStatus: StringList{"200-399"},
+				Interval:     2 * time.Second,
+				FastInterval: 2 * time.Second,
+				DownInterval: 2 * time.Second,
+				Timeout:      time.Second,
+				Rise:         2,
+				Fall:         3,
+			},
+			Passive:      defaultPassive,
+			Outlier:      defaultOutlier,
+			MaxQueue:     1024,
+			QueueTimeout: 5 * time.Second, // timeouts.connect
+			Retries:      Retries{Attempts: 3, On: StringList{"connect", "error"}, Timeout: 60 * time.Second, MaxBodyBytes: 1 << 20},
 		}, {
 			Name:   "web",
 			Policy: WeightedRoundRobin,
 			Servers: []Server{
-				{Address: "127.0.0.1:9001", Weight: 3},
-				{Address: "127.0.0.1:9002", Weight: 1},
+				{Address: "127.0.0.1:9001", Weight: 3, ID: "web-1"},
+				{Address: "127.0.0.1:9002", Weight: 1, ID: "web-2", Drain: true},
 			},
 			// A merge key: the shared timeouts with response overridden.
 			Timeouts:          Timeouts{Connect: 2 * time.Second, Response: 90 * time.Second, Idle: 20 * time.Second},
 			MaxConnsPerServer: 1024,
+			// A tcp check: no HTTP defaults; the rest follow the interval.
+			HealthCheck: HealthCheck{
+				Enabled:      true,
+				Type:         "tcp",
+				Interval:     500 * time.Millisecond,
+				FastInterval: 500 * time.Millisecond,
+				DownInterval: 500 * time.Millisecond,
+				Timeout:      500 * time.Millisecond,
+				Rise:         2,
+				Fall:         3,
+			},
+			Passive:      defaultPassive,
+			Outlier:      defaultOutlier,
+			MaxQueue:     1024,
+			QueueTimeout: 2 * time.Second, // timeouts.connect
+			Retries:      Retries{Attempts: 3, On: StringList{"connect", "error"}, Timeout: 90 * time.Second, MaxBodyBytes: 1 << 20},
+			Sticky:       Sticky{Enabled: true, Cookie: "lb_web", MaxAge: time.Hour, Secure: true},
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -214,10 +286,136 @@ pools: {web: {servers: [{address: "127.0.0.1:9001"}]}}
 		{"MaxConnsPerServer", c.Pools[0].MaxConnsPerServer, 1024},
 		{"Weight", c.Pools[0].Servers[0].Weight, 1},
 		{"Pool Name", c.Pools[0].Name, "web"},
+		{"Server Drain", c.Pools[0].Servers[0].Drain, false},
+		{"Server ID (compiled later)", c.Pools[0].Servers[0].ID, ""},
+		{"SlowStart", c.Pools[0].SlowStart, time.Duration(0)},
+		{"PanicMode", c.Pools[0].PanicMode, false},
+		{"MaxQueue", c.Pools[0].MaxQueue, 1024},
+		{"QueueTimeout (follows timeouts.connect)", c.Pools[0].QueueTimeout, 5 * time.Second},
+		{"route RetryNonIdempotent", c.Routes[0].RetryNonIdempotent, false},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
 		}
+	}
+	p := c.Pools[0]
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"HealthCheck (absent: off)", p.HealthCheck, HealthCheck{}},
+		{"Sticky (absent: off)", p.Sticky, Sticky{}},
+		{"Passive", p.Passive, Passive{MaxFails: 1, FailTimeout: 10 * time.Second, Failures: StringList{"connect", "timeout", "error"}}},
+		{"Outlier", p.Outlier, Outlier{BaseEjectionTime: 30 * time.Second, MaxEjectionTime: 300 * time.Second, MaxEjectionPercent: 50}},
+		{"Retries (timeout follows timeouts.response)", p.Retries, Retries{Attempts: 3, On: StringList{"connect", "error"}, Timeout: 60 * time.Second, MaxBodyBytes: 1 << 20}},
+	} {
+		if !reflect.DeepEqual(tc.got, tc.want) {
+			t.Errorf("%s = %+v, want %+v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// TestPoolDefaults checks the pool defaults that depend on which keys are
+// present and on other values.
+func TestPoolDefaults(t *testing.T) {
+	httpDefaults := HealthCheck{
+		Enabled: true, Type: "http", Method: "GET", Path: "/", ExpectStatus: StringList{"200-399"},
+		Interval: 2 * time.Second, FastInterval: 2 * time.Second, DownInterval: 2 * time.Second,
+		Timeout: time.Second, Rise: 2, Fall: 3,
+	}
+	with := func(h HealthCheck, edit func(*HealthCheck)) HealthCheck {
+		h.ExpectStatus = slices.Clone(h.ExpectStatus)
+		edit(&h)
+		return h
+	}
+	for _, tc := range []struct {
+		name, keys string
+		check      func(p *Pool) (got, want any)
+	}{
+		{"health_check {} turns checks on", "health_check: {}", func(p *Pool) (any, any) {
+			return p.HealthCheck, httpDefaults
+		}},
+		{"health_check null turns checks on", "health_check: ~", func(p *Pool) (any, any) {
+			return p.HealthCheck, httpDefaults
+		}},
+		{"health_check with no value turns checks on", "health_check: ", func(p *Pool) (any, any) {
+			return p.HealthCheck, httpDefaults
+		}},
+		{"health_check from an anchor", "health_check: *hc", func(p *Pool) (any, any) {
+			return p.HealthCheck, with(httpDefaults, func(h *HealthCheck) { h.Path = "/h" })
+		}},
+		{"short interval caps the timeout", "health_check: {interval: 500ms}", func(p *Pool) (any, any) {
+			return p.HealthCheck, with(httpDefaults, func(h *HealthCheck) {
+				h.Interval, h.FastInterval, h.DownInterval, h.Timeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+			})
+		}},
+		{"intervals follow interval unless given", "health_check: {interval: 10s, fast_interval: 3s}", func(p *Pool) (any, any) {
+			return p.HealthCheck, with(httpDefaults, func(h *HealthCheck) {
+				h.Interval, h.FastInterval, h.DownInterval = 10*time.Second, 3*time.Second, 10*time.Second
+			})
+		}},
+		{"tcp check has no HTTP defaults", "health_check: {type: tcp}", func(p *Pool) (any, any) {
+			return p.HealthCheck, with(httpDefaults, func(h *HealthCheck) { h.Type, h.Method, h.Path, h.ExpectStatus = "tcp", "", "", nil })
+		}},
+		{"sticky {} turns stickiness on", "sticky: {}", func(p *Pool) (any, any) {
+			return p.Sticky, Sticky{Enabled: true, Cookie: "lb"}
+		}},
+		{"sticky null turns stickiness on", "sticky: null", func(p *Pool) (any, any) {
+			return p.Sticky, Sticky{Enabled: true, Cookie: "lb"}
+		}},
+		{"queue and retry timeouts follow timeouts", "timeouts: {connect: 3s, response: 20s}", func(p *Pool) (any, any) {
+			return []time.Duration{p.QueueTimeout, p.Retries.Timeout}, []time.Duration{3 * time.Second, 20 * time.Second}
+		}},
+		{"explicit values are kept", "max_queue: 0, passive: {max_fails: 0}, outlier: {consecutive_5xx: 0}, retries: {attempts: 1}", func(p *Pool) (any, any) {
+			return []int{p.MaxQueue, p.Passive.MaxFails, p.Outlier.Consecutive5xx, p.Retries.Attempts}, []int{0, 0, 0, 1}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte("x-hc: &hc {path: /h}\n"+withPoolKeys(tc.keys)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := tc.check(&c.Pools[0]); !reflect.DeepEqual(got, want) {
+				t.Errorf("got %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestParseRejects pins messages that the badconfig files do not show.
+func TestParseRejects(t *testing.T) {
+	for _, tc := range []struct {
+		keys string
+		want string
+	}{
+		{"health_check: {interval: 0s}", `pools.web.health_check.interval: must be positive, got "0s"`},
+		{"health_check: {timeout: -1s}", `pools.web.health_check.timeout: must be positive, got "-1s"`},
+		{"health_check: {fast_interval: 0s}", `pools.web.health_check.fast_interval: must be positive, got "0s"`},
+		{"health_check: {timeout: 3s}", `pools.web.health_check.timeout: timeout 3s exceeds interval 2s (the default): probes would overlap (the next would start while this one still runs); make timeout at most interval`},
+		{"health_check: {expect_status: []}", `pools.web.health_check.expect_status: must not be empty (leave expect_status out for the default, "200-399")`},
+		{"health_check: {expect_status: 600}", `pools.web.health_check.expect_status: bad status "600": status codes are from 100 to 599`},
+		{"health_check: {method: HEAD, expect_body: ok}", `pools.web.health_check.expect_body: cannot be found: the response to a HEAD probe has no body`},
+		{"health_check: {type: tcp, host: h}", `pools.web.health_check.host: is only used by http checks, but this check's type is tcp`},
+		{"health_check: 5", `pools.web.health_check: must be a mapping, got "5"`},
+		{"passive: {failures: []}", `pools.web.passive.failures: must not be empty (set max_fails: 0 to turn passive checks off)`},
+		{"passive: {failures: [500-599]}", `pools.web.passive.failures[0]: bad entry "500-599": list single status codes, not ranges`},
+		{"passive: {failures: [404]}", `pools.web.passive.failures[0]: bad status "404": only codes from 500 to 599 may be listed`},
+		{"retries: {on: []}", `pools.web.retries.on: must not be empty (set attempts: 1 to turn retries off)`},
+		{"retries: {on: [connect, connect]}", `pools.web.retries.on[1]: duplicate entry "connect" (first at line 4)`},
+		{"retries: {max_body_bytes: 0}", `pools.web.retries.max_body_bytes: must be positive, got "0"`},
+		{"outlier: {base_ejection_time: 10m}", `pools.web.outlier.base_ejection_time: base_ejection_time 10m0s exceeds max_ejection_time 5m0s (the default)`},
+		{"outlier: {max_ejection_percent: 101}", `pools.web.outlier.max_ejection_percent: must be from 1 to 100, got 101 (set consecutive_5xx: 0 to turn outlier ejection off)`},
+		{"slow_start: 0s", `pools.web.slow_start: must be positive, got "0s"`},
+		{"sticky: {cookie: __Host-lb}", `pools.web.sticky.cookie: cookie "__Host-lb" needs secure: true (browsers drop __Secure- and __Host- cookies that are not Secure)`},
+		{"sticky: {cookie: ''}", `pools.web.sticky.cookie: must not be empty`},
+	} {
+		t.Run(tc.keys, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(withPoolKeys(tc.keys)))
+			want := "t.yaml:4: " + tc.want
+			if err == nil || err.Error() != want {
+				t.Errorf("Parse(%s) = %v\nwant %s", tc.keys, err, want)
+			}
+		})
 	}
 }
 
@@ -254,6 +452,15 @@ func TestParseAccepts(t *testing.T) {
 		{"merge list", "x-a: &a {connect: 1s}\nx-b: &b {connect: 2s, idle: 3s}\n" + withPoolKeys("timeouts: {<<: [*a, *b]}")},
 		{"hash keys", withPoolKeys("policy: hash, hash_key: cookie:session")},
 		{"header edits", withPoolKeys("request_headers: {set: {X-A: b}, remove: [X-B]}, response_headers: {add: {Host: h}}")},
+		{"tcp check", withPoolKeys("health_check: {type: tcp, interval: 1s, timeout: 1s, rise: 1, fall: 1}")},
+		{"http check", withPoolKeys("health_check: {method: OPTIONS, path: /, host: \"[::1]:80\", expect_status: 200, expect_body: \"\\\"ok\\\"\"}")},
+		{"status ranges", withPoolKeys("health_check: {expect_status: [100-599, 200-200, \"300\"]}")},
+		{"codes as integers", withPoolKeys("passive: {failures: [502, \"503\", error]}, retries: {on: [599, 500, timeout]}")},
+		{"one condition as a string", withPoolKeys("passive: {failures: timeout}, retries: {on: connect}")},
+		{"features off", withPoolKeys("max_queue: 0, passive: {max_fails: 0}, outlier: {consecutive_5xx: 0}, retries: {attempts: 1}")},
+		{"limits", withPoolKeys("retries: {attempts: 10}, outlier: {max_ejection_percent: 100, base_ejection_time: 1m, max_ejection_time: 1m}")},
+		{"secure prefixed cookie", withPoolKeys("sticky: {cookie: __Secure-lb, secure: true}")},
+		{"server ids and drain", "listeners: [{address: \":1\"}]\nroutes: [{pool: web, retry_non_idempotent: true}]\npools: {web: {servers: [{address: \"a:1\", id: a.1_X-y, drain: true}, {address: \"b:1\", id: ~, down: true}, {address: \"c:1\", drain: false, down: true}]}, api: {servers: [{address: \"a:1\", id: a.1_X-y}]}}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Parse("t.yaml", []byte(tc.yaml)); err != nil {

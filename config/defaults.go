@@ -23,11 +23,40 @@ const (
 	defaultPoolIdleTimeout   = 30 * time.Second
 	defaultMaxConnsPerServer = 1024
 	defaultWeight            = 1
+
+	defaultCheckType       = "http"
+	defaultCheckMethod     = "GET"
+	defaultCheckPath       = "/"
+	defaultCheckStatus     = "200-399"
+	defaultCheckInterval   = 2 * time.Second
+	defaultCheckTimeoutCap = time.Second // the default timeout is min(interval, this)
+	defaultRise            = 2
+	defaultFall            = 3
+
+	defaultMaxFails    = 1
+	defaultFailTimeout = 10 * time.Second
+
+	defaultBaseEjectionTime   = 30 * time.Second
+	defaultMaxEjectionTime    = 300 * time.Second
+	defaultMaxEjectionPercent = 50
+
+	defaultMaxQueue          = 1024
+	defaultRetryAttempts     = 3
+	defaultRetryMaxBodyBytes = 1 << 20
+	defaultStickyCookie      = "lb"
 )
+
+// The default lists are functions so that every pool gets slices of its
+// own: a Config shares no backing array with another.
+func defaultFailures() StringList { return StringList{"connect", "timeout", "error"} }
+func defaultRetryOn() StringList  { return StringList{"connect", "error"} }
 
 // setDefaults fills every field whose key was left out of the file (or
 // written as null). A key written with a zero value ("weight: 0",
 // `level: ""`) keeps it, for validation to reject rather than repair.
+// A pool's health_check and sticky are the exception that proves the
+// rule: their presence, even as null, is what turns them on, and only
+// then are their fields defaulted.
 func setDefaults(c *Config, pos *positions) {
 	unset := func(format string, args ...any) bool {
 		return !pos.set[fmt.Sprintf(format, args...)]
@@ -84,27 +113,126 @@ func setDefaults(c *Config, pos *positions) {
 	}
 
 	for i := range c.Pools {
-		p := &c.Pools[i]
-		path := "pools." + p.Name
-		if unset("%s.policy", path) {
-			p.Policy = defaultPolicy
+		poolDefaults(&c.Pools[i], pos)
+	}
+}
+
+// poolDefaults fills the keys left out of one pool, as setDefaults does.
+// Defaults that follow another value (queue_timeout follows
+// timeouts.connect, say) are taken after that value got its own default.
+func poolDefaults(p *Pool, pos *positions) {
+	path := "pools." + p.Name
+	unset := func(key string) bool { return !pos.set[path+"."+key] }
+	if unset("policy") {
+		p.Policy = defaultPolicy
+	}
+	if unset("timeouts.connect") {
+		p.Timeouts.Connect = defaultConnectTimeout
+	}
+	if unset("timeouts.response") {
+		p.Timeouts.Response = defaultResponseTimeout
+	}
+	if unset("timeouts.idle") {
+		p.Timeouts.Idle = defaultPoolIdleTimeout
+	}
+	if unset("max_conns_per_server") {
+		p.MaxConnsPerServer = defaultMaxConnsPerServer
+	}
+	for j := range p.Servers {
+		if unset(fmt.Sprintf("servers[%d].weight", j)) {
+			p.Servers[j].Weight = defaultWeight
 		}
-		if unset("%s.timeouts.connect", path) {
-			p.Timeouts.Connect = defaultConnectTimeout
+	}
+
+	// Written at all, even as null or {}, health_check turns checks on.
+	if pos.has(path + ".health_check") {
+		healthCheckDefaults(&p.HealthCheck, func(key string) bool { return unset("health_check." + key) })
+	}
+
+	if unset("passive.max_fails") {
+		p.Passive.MaxFails = defaultMaxFails
+	}
+	if unset("passive.fail_timeout") {
+		p.Passive.FailTimeout = defaultFailTimeout
+	}
+	if unset("passive.failures") {
+		p.Passive.Failures = defaultFailures()
+	}
+
+	if unset("outlier.base_ejection_time") {
+		p.Outlier.BaseEjectionTime = defaultBaseEjectionTime
+	}
+	if unset("outlier.max_ejection_time") {
+		p.Outlier.MaxEjectionTime = defaultMaxEjectionTime
+	}
+	if unset("outlier.max_ejection_percent") {
+		p.Outlier.MaxEjectionPercent = defaultMaxEjectionPercent
+	}
+
+	if unset("max_queue") {
+		p.MaxQueue = defaultMaxQueue
+	}
+	if unset("queue_timeout") {
+		p.QueueTimeout = p.Timeouts.Connect
+	}
+
+	if unset("retries.attempts") {
+		p.Retries.Attempts = defaultRetryAttempts
+	}
+	if unset("retries.on") {
+		p.Retries.On = defaultRetryOn()
+	}
+	if unset("retries.timeout") {
+		p.Retries.Timeout = p.Timeouts.Response
+	}
+	if unset("retries.max_body_bytes") {
+		p.Retries.MaxBodyBytes = defaultRetryMaxBodyBytes
+	}
+
+	// Like health_check, sticky is on as soon as it is written.
+	if pos.has(path + ".sticky") {
+		p.Sticky.Enabled = true
+		if unset("sticky.cookie") {
+			p.Sticky.Cookie = defaultStickyCookie
 		}
-		if unset("%s.timeouts.response", path) {
-			p.Timeouts.Response = defaultResponseTimeout
+	}
+}
+
+// healthCheckDefaults turns h on and fills the keys left out of it. The
+// HTTP probe's method, path and expected statuses are filled for http
+// checks only: a tcp check leaves them empty, as it does not use them.
+func healthCheckDefaults(h *HealthCheck, unset func(key string) bool) {
+	h.Enabled = true
+	if unset("type") {
+		h.Type = defaultCheckType
+	}
+	if h.Type == "http" {
+		if unset("method") {
+			h.Method = defaultCheckMethod
 		}
-		if unset("%s.timeouts.idle", path) {
-			p.Timeouts.Idle = defaultPoolIdleTimeout
+		if unset("path") {
+			h.Path = defaultCheckPath
 		}
-		if unset("%s.max_conns_per_server", path) {
-			p.MaxConnsPerServer = defaultMaxConnsPerServer
+		if unset("expect_status") {
+			h.ExpectStatus = StringList{defaultCheckStatus}
 		}
-		for j := range p.Servers {
-			if unset("%s.servers[%d].weight", path, j) {
-				p.Servers[j].Weight = defaultWeight
-			}
-		}
+	}
+	if unset("interval") {
+		h.Interval = defaultCheckInterval
+	}
+	if unset("fast_interval") {
+		h.FastInterval = h.Interval
+	}
+	if unset("down_interval") {
+		h.DownInterval = h.Interval
+	}
+	if unset("timeout") {
+		h.Timeout = min(h.Interval, defaultCheckTimeoutCap)
+	}
+	if unset("rise") {
+		h.Rise = defaultRise
+	}
+	if unset("fall") {
+		h.Fall = defaultFall
 	}
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -99,5 +101,70 @@ func checkValidConfig(t *testing.T, c *Config) {
 		if (p.Policy == Hash) != (p.HashKey != "") {
 			t.Errorf("pool %s: policy %s with hash_key %q", p.Name, p.Policy, p.HashKey)
 		}
+		checkValidPoolExtras(t, &p)
+	}
+}
+
+// checkValidPoolExtras asserts the promises about a valid pool's health
+// checks, ejection, queue, retries, stickiness and server ids.
+func checkValidPoolExtras(t *testing.T, p *Pool) {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, s := range p.Servers {
+		if s.Down && s.Drain {
+			t.Errorf("pool %s: server %s down and draining", p.Name, s.Address)
+		}
+		if s.ID != "" {
+			if ids[s.ID] || checkServerID(s.ID) != "" {
+				t.Errorf("pool %s: bad or duplicate server id %q", p.Name, s.ID)
+			}
+			ids[s.ID] = true
+		}
+	}
+	if h := p.HealthCheck; h.Enabled {
+		if h.Interval <= 0 || h.FastInterval <= 0 || h.DownInterval <= 0 || h.Timeout <= 0 || h.Timeout > h.Interval || h.Rise < 1 || h.Fall < 1 {
+			t.Errorf("pool %s: bad health check timing %+v", p.Name, h)
+		}
+		switch h.Type {
+		case "http":
+			if !isToken(h.Method) || !strings.HasPrefix(h.Path, "/") || len(h.ExpectStatus) == 0 {
+				t.Errorf("pool %s: bad http check %+v", p.Name, h)
+			}
+			for _, s := range h.ExpectStatus {
+				if checkExpectStatus(s) != "" {
+					t.Errorf("pool %s: bad expect_status %q", p.Name, s)
+				}
+			}
+		case "tcp":
+			if h.Method != "" || h.Path != "" || h.Host != "" || h.ExpectStatus != nil || h.ExpectBody != "" {
+				t.Errorf("pool %s: tcp check with HTTP settings %+v", p.Name, h)
+			}
+		default:
+			t.Errorf("pool %s: health check type %q", p.Name, h.Type)
+		}
+	} else if !reflect.DeepEqual(h, HealthCheck{}) {
+		t.Errorf("pool %s: health check off but set: %+v", p.Name, h)
+	}
+	if p.Passive.MaxFails < 0 || p.Passive.FailTimeout <= 0 || len(p.Passive.Failures) == 0 {
+		t.Errorf("pool %s: bad passive %+v", p.Name, p.Passive)
+	}
+	o := p.Outlier
+	if o.Consecutive5xx < 0 || o.BaseEjectionTime <= 0 || o.MaxEjectionTime < o.BaseEjectionTime || o.MaxEjectionPercent < 1 || o.MaxEjectionPercent > 100 {
+		t.Errorf("pool %s: bad outlier %+v", p.Name, o)
+	}
+	if p.MaxQueue < 0 || p.QueueTimeout <= 0 || p.SlowStart < 0 {
+		t.Errorf("pool %s: bad queue or slow start", p.Name)
+	}
+	r := p.Retries
+	if r.Attempts < 1 || r.Attempts > maxRetryAttempts || len(r.On) == 0 || r.Timeout <= 0 || r.MaxBodyBytes <= 0 {
+		t.Errorf("pool %s: bad retries %+v", p.Name, r)
+	}
+	for _, c := range slices.Concat(p.Passive.Failures, r.On) {
+		if checkCondition(c) != "" {
+			t.Errorf("pool %s: bad condition %q", p.Name, c)
+		}
+	}
+	if s := p.Sticky; s.Enabled && checkCookieName(s.Cookie) != "" || !s.Enabled && s != (Sticky{}) {
+		t.Errorf("pool %s: bad sticky %+v", p.Name, s)
 	}
 }

@@ -92,6 +92,10 @@ type Route struct {
 	Name  string `yaml:"name"`
 	Match Match  `yaml:"match"`
 	Pool  string `yaml:"pool"`
+	// RetryNonIdempotent lets the pool retry POST and other
+	// non-idempotent requests on timeouts, errors and statuses too, not
+	// only on connect failures. Default false.
+	RetryNonIdempotent bool `yaml:"retry_non_idempotent"`
 }
 
 // Match holds the conditions of a route; all given ones must hold. An empty
@@ -144,6 +148,147 @@ type Pool struct {
 	Host            string    `yaml:"host"`
 	RequestHeaders  HeaderOps `yaml:"request_headers"`
 	ResponseHeaders HeaderOps `yaml:"response_headers"`
+
+	// HealthCheck configures active checks. Absent means none; written at
+	// all (even as "health_check: {}" or with a null value) it turns them
+	// on, with the defaults given on HealthCheck's fields.
+	HealthCheck HealthCheck `yaml:"health_check"`
+	// Passive configures Nginx-style failure counting.
+	Passive Passive `yaml:"passive"`
+	// Outlier configures Envoy-style ejection on consecutive 5xx.
+	Outlier Outlier `yaml:"outlier"`
+	// SlowStart ramps a server that comes back from a small share of its
+	// weight to all of it over this time (HAProxy slowstart). Default 0:
+	// off; when written it must be positive.
+	SlowStart time.Duration `yaml:"slow_start"`
+	// PanicMode, when no server is available (backups included), sends
+	// requests to all servers regardless of health instead of answering
+	// 503 (Envoy's panic mode). Default false.
+	PanicMode bool `yaml:"panic_mode"`
+	// MaxQueue requests may wait for a connection slot when every usable
+	// server is at max_conns_per_server (HAProxy maxqueue). 0: no queue,
+	// such requests get 503 at once. Must not be negative. Default 1024.
+	MaxQueue int `yaml:"max_queue"`
+	// QueueTimeout bounds the wait (HAProxy timeout queue). Default:
+	// timeouts.connect.
+	QueueTimeout time.Duration `yaml:"queue_timeout"`
+	// Retries configures retrying a failed attempt on another server.
+	Retries Retries `yaml:"retries"`
+	// Sticky configures cookie-insert stickiness. Absent means none;
+	// written at all (even as "sticky: {}" or with a null value) it turns
+	// stickiness on.
+	Sticky Sticky `yaml:"sticky"`
+}
+
+// HealthCheck configures active health checks of a pool's servers
+// (HAProxy check / option httpchk, Nginx health_check).
+type HealthCheck struct {
+	// Enabled is true when the health_check key is present, even with an
+	// empty mapping or a null value; the other fields are then defaulted.
+	// When it is false every field is zero.
+	Enabled bool `yaml:"-"`
+	// Type is http or tcp (connect only). Default http.
+	//
+	// Method, Path, Host, ExpectStatus and ExpectBody are for http checks
+	// only: a tcp check refuses them and leaves them empty (no defaults).
+	Type string `yaml:"type"`
+	// Method and Path of the HTTP probe. Default GET and /. Method is an
+	// upper-case token; Path starts with "/" and may carry a query.
+	Method string `yaml:"method"`
+	Path   string `yaml:"path"`
+	// Host header of the HTTP probe: a host name or IP address with an
+	// optional port. Default: the server's address.
+	Host string `yaml:"host"`
+	// ExpectStatus lists accepted codes and ranges: "200", "200-399",
+	// codes from 100 to 599. Default ["200-399"] (HAProxy http-check
+	// expect status).
+	ExpectStatus StringList `yaml:"expect_status"`
+	// ExpectBody, when set, must occur in the first 16 KiB of the body
+	// (so it is at most 16 KiB long, and the method cannot be HEAD).
+	ExpectBody string `yaml:"expect_body"`
+	// Interval between checks (HAProxy inter). Default 2s.
+	Interval time.Duration `yaml:"interval"`
+	// FastInterval while a server is changing state (HAProxy fastinter).
+	// Default: interval.
+	FastInterval time.Duration `yaml:"fast_interval"`
+	// DownInterval while a server is down (HAProxy downinter). Default:
+	// interval.
+	DownInterval time.Duration `yaml:"down_interval"`
+	// Timeout of one probe (HAProxy timeout check); at most interval, so
+	// that probes never overlap. Default: the smaller of interval and 1s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Rise consecutive successes bring a down server up; Fall consecutive
+	// failures take an up server down. At least 1; defaults 2 and 3.
+	Rise int `yaml:"rise"`
+	Fall int `yaml:"fall"`
+}
+
+// Passive configures passive health checks: MaxFails failures within
+// FailTimeout make a server unavailable for FailTimeout (Nginx max_fails,
+// fail_timeout).
+type Passive struct {
+	// MaxFails defaults to 1, as in Nginx; 0 turns passive checks off.
+	MaxFails int `yaml:"max_fails"`
+	// FailTimeout defaults to 10s, as in Nginx.
+	FailTimeout time.Duration `yaml:"fail_timeout"`
+	// Failures lists what counts: connect, timeout, error (other
+	// transport errors) and single status codes 500-599 ("502", no
+	// ranges). Not empty. Default [connect, timeout, error] (Nginx
+	// proxy_next_upstream error timeout).
+	Failures StringList `yaml:"failures"`
+}
+
+// Outlier configures ejection on consecutive 5xx answers (Envoy outlier
+// detection).
+type Outlier struct {
+	// Consecutive5xx answers in a row eject a server. Default 0: off.
+	Consecutive5xx int `yaml:"consecutive_5xx"`
+	// BaseEjectionTime is the first ejection's length; the n-th lasts n
+	// times as long. Default 30s.
+	BaseEjectionTime time.Duration `yaml:"base_ejection_time"`
+	// MaxEjectionTime caps an ejection's length; it may not be below
+	// BaseEjectionTime. Default 300s.
+	MaxEjectionTime time.Duration `yaml:"max_ejection_time"`
+	// MaxEjectionPercent caps the share of the pool ejected at once (at
+	// least one server may be), 1 to 100. Default 50.
+	MaxEjectionPercent int `yaml:"max_ejection_percent"`
+}
+
+// Retries configures retrying on another server (Nginx
+// proxy_next_upstream, HAProxy retry-on / option redispatch).
+type Retries struct {
+	// Attempts is the most tries per request, the first included: 1 to
+	// 10, each attempt going to another server. Default 3; 1 turns
+	// retries off.
+	Attempts int `yaml:"attempts"`
+	// On lists what is retried: connect (always retried, whatever the
+	// method), timeout, error, and single status codes 500-599 ("503",
+	// no ranges). Not empty. Default [connect, error]. Timeouts, errors
+	// and statuses are retried only for idempotent methods unless the
+	// route says retry_non_idempotent.
+	On StringList `yaml:"on"`
+	// Timeout bounds all attempts together (Nginx
+	// proxy_next_upstream_timeout). Default: timeouts.response.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxBodyBytes: requests with a larger body are not retried. Default
+	// 1MiB. Like every size it must be positive: 0 is refused.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+}
+
+// Sticky configures session stickiness by an inserted cookie (HAProxy
+// cookie NAME insert indirect nocache, Nginx sticky cookie).
+type Sticky struct {
+	// Enabled is true when the sticky key is present, even with an empty
+	// mapping or a null value. When it is false every field is zero.
+	Enabled bool `yaml:"-"`
+	// Cookie is the cookie's name, an RFC 6265 token. Default "lb". A
+	// name starting with __Secure- or __Host- requires Secure, as
+	// browsers drop such cookies otherwise.
+	Cookie string `yaml:"cookie"`
+	// MaxAge of the cookie; default 0: a session cookie.
+	MaxAge time.Duration `yaml:"max_age"`
+	// Secure marks the cookie Secure. Default false.
+	Secure bool `yaml:"secure"`
 }
 
 // Timeouts bound the exchanges with a pool's servers.
@@ -179,4 +324,13 @@ type Server struct {
 	Backup bool `yaml:"backup"`
 	// Down marks the server as permanently unavailable (Nginx down).
 	Down bool `yaml:"down"`
+	// Drain sends the server no new requests but its sticky ones (Nginx
+	// drain, HAProxy drain state). A server cannot be both down and
+	// draining.
+	Drain bool `yaml:"drain"`
+	// ID names the server in sticky cookies: 1 to 64 letters, digits,
+	// '.', '_' and '-', unique within the pool. Default (left empty here,
+	// computed where cookies are made): a stable hash of the pool name
+	// and address, so that the cookie never reveals it.
+	ID string `yaml:"id"`
 }

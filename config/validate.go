@@ -36,15 +36,32 @@ func (v *validator) errorf(key, format string, args ...any) {
 // errorAt records a problem about key at the given line, unless key or an
 // ancestor of it could not be decoded.
 func (v *validator) errorAt(line int, key, format string, args ...any) {
+	if !v.undecoded(key) {
+		v.add(line, key, format, args...)
+	}
+}
+
+// undecoded reports whether key or an ancestor of it could not be decoded.
+// Checks that compare two values use it to stay quiet when either is
+// missing for that reason.
+func (v *validator) undecoded(key string) bool {
 	for p := key; ; p = parent(p) {
 		if v.bad[p] {
-			return
+			return true
 		}
 		if p == "" {
-			break
+			return false
 		}
 	}
-	v.add(line, key, format, args...)
+}
+
+// defaulted returns " (the default)" when key was not written in the file,
+// to explain a value the reader cannot find there.
+func (v *validator) defaulted(key string) string {
+	if v.pos.set[key] {
+		return ""
+	}
+	return " (the default)"
 }
 
 // itemKey returns the key path of item i of the list at path when the list

@@ -38,6 +38,15 @@ func (v *validator) pool(pool *Pool) {
 	}
 	v.headerOps(p+".request_headers", &pool.RequestHeaders, true)
 	v.headerOps(p+".response_headers", &pool.ResponseHeaders, false)
+
+	v.healthCheck(p, &pool.HealthCheck)
+	v.passive(p, &pool.Passive)
+	v.outlier(p, &pool.Outlier)
+	if pool.MaxQueue < 0 {
+		v.errorf(p+".max_queue", "must be at least 0 (0 turns the queue off), got %d", pool.MaxQueue)
+	}
+	v.retries(p, &pool.Retries)
+	v.sticky(p, &pool.Sticky)
 }
 
 // policy checks the policy and its hash_key.
@@ -73,7 +82,7 @@ func (v *validator) servers(p string, servers []Server) {
 		v.errorf(sp, "pool has no servers")
 		return
 	}
-	seen := firstSeen{}
+	seen, ids := firstSeen{}, firstSeen{}
 	primaries := 0
 	for i := range servers {
 		s := &servers[i]
@@ -90,6 +99,16 @@ func (v *validator) servers(p string, servers []Server) {
 		}
 		if s.Weight < 1 || s.Weight > maxWeight {
 			v.errorf(index(sp, i)+".weight", "must be from 1 to %d, got %d", maxWeight, s.Weight)
+		}
+		if idp := index(sp, i) + ".id"; v.pos.set[idp] || s.ID != "" {
+			if msg := checkServerID(s.ID); msg != "" {
+				v.errorf(idp, "%s", msg)
+			} else if first, dup := ids.dup(s.ID, v.pos.line(idp)); dup {
+				v.errorf(idp, "duplicate server id %s (first at line %d)", quote(s.ID), first)
+			}
+		}
+		if s.Down && s.Drain {
+			v.errorf(index(sp, i)+".drain", "down and drain together: down takes the server out of the pool, drain keeps only its sticky sessions; choose one")
 		}
 		if !s.Backup {
 			primaries++

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"lb/config"
+	"lb/health"
 	"lb/logging"
 	"lb/proxy"
 	"lb/snapshot"
@@ -42,7 +43,8 @@ type Process struct {
 	handler *proxy.Handler
 	servers []*fasthttp.Server
 	lns     []net.Listener
-	mu      sync.Mutex // serialises Reload
+	mu      sync.Mutex // serialises Reload and Shutdown; guards checks
+	checks  []*health.Checker
 }
 
 // Start loads the configuration at path, opens its listeners and starts
@@ -62,9 +64,11 @@ func Start(path string) (*Process, error) {
 		return nil, err
 	}
 	p := &Process{path: path, cfg: cfg, logs: logs, handler: proxy.New(snap, logs.Access)}
+	p.startChecks(cfg, snap)
 	for _, lc := range cfg.Listeners {
 		ln, err := net.Listen("tcp", lc.Address)
 		if err != nil {
+			p.stopChecks()
 			p.closeListeners()
 			logs.Close()
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
@@ -131,9 +135,30 @@ func (p *Process) Reload() error {
 	if err != nil {
 		return err
 	}
+	// The new checkers start from the servers' current health: a server
+	// kept down stays down until it passes rise checks.
+	p.stopChecks()
 	p.handler.Store(snap)
+	p.startChecks(cfg, snap)
 	p.cfg = cfg
 	return nil
+}
+
+// startChecks starts the active health checks of snap's pools.
+func (p *Process) startChecks(cfg *config.Config, snap *proxy.Snapshot) {
+	for _, c := range snapshot.Checks(cfg, snap) {
+		ch := health.New(c.Pool, c.Config, p.logs.Error)
+		ch.Start()
+		p.checks = append(p.checks, ch)
+	}
+}
+
+// stopChecks stops the running health checks and waits for them.
+func (p *Process) stopChecks() {
+	for _, c := range p.checks {
+		c.Stop()
+	}
+	p.checks = nil
 }
 
 // Shutdown stops accepting, lets requests in flight finish until ctx is
@@ -149,6 +174,14 @@ func (p *Process) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	p.mu.Lock()
+	p.stopChecks()
+	p.mu.Unlock()
+	for _, r := range p.handler.Snapshot().Routes() {
+		for _, s := range r.Pool.Servers() {
+			s.Client.CloseIdleConnections()
+		}
+	}
 	p.logs.Close()
 	return errors.Join(errs...)
 }

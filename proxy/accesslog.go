@@ -39,6 +39,7 @@ func (h *Handler) logAccess(ctx *fasthttp.RequestCtx, st *state) {
 		zap.String("pool", poolName),
 		zap.String("server", serverAddr),
 		zap.Duration("upstream_duration", st.upstream),
+		zap.Int("attempts", st.attempts),
 		zap.String("request_id", str(st.requestID)),
 	)
 	if st.errorReason != "" {

@@ -40,14 +40,18 @@ var (
 )
 
 // fail answers the request itself with status and a short plain body
-// naming the request ID. reason goes to the access log.
-func (h *Handler) fail(ctx *fasthttp.RequestCtx, st *state, status int, reason string) {
+// naming the request ID. reason goes to the access log. A 503 for a pool
+// says when to come back (Retry-After).
+func (h *Handler) fail(ctx *fasthttp.RequestCtx, st *state, status int, reason string, pool *Pool) {
 	st.errorReason = reason
 	resp := &ctx.Response
 	resp.Reset()
 	resp.SetStatusCode(status)
 	resp.Header.SetCanonical(hContentType, textPlain)
 	resp.Header.SetCanonical(hXRequestID, st.requestID)
+	if status == fasthttp.StatusServiceUnavailable && pool != nil && len(pool.RetryAfter) > 0 {
+		resp.Header.SetCanonical(hRetryAfter, pool.RetryAfter)
+	}
 	resp.AppendBodyString(fasthttp.StatusMessage(status))
 	resp.AppendBody(requestIDIs)
 	resp.AppendBody(st.requestID)

@@ -38,6 +38,12 @@ func (st *state) copyRequestHeaders(ctx *fasthttp.RequestCtx, snap *Snapshot, po
 			foldIn(k, ops.Remove) || ops.sets(k):
 		case foldEqual(k, hHost) && len(pool.Host) > 0:
 			out.AddBytesKV(k, pool.Host)
+		case pool.Sticky != nil && len(st.stickyID) > 0 && foldEqual(k, hCookie) && bytes.Contains(v, pool.Sticky.Cookie):
+			n := len(st.buf)
+			st.buf = stripCookie(st.buf, v, pool.Sticky.Cookie)
+			if len(st.buf) > n {
+				out.AddBytesKV(k, st.buf[n:])
+			}
 		default:
 			out.AddBytesKV(k, v)
 		}

@@ -26,6 +26,8 @@ var (
 	hXRequestID     = []byte("X-Request-ID")
 	hDate           = []byte("Date")
 	hContentType    = []byte("Content-Type")
+	hCookie         = []byte("Cookie")
+	hRetryAfter     = []byte("Retry-After")
 )
 
 // hopByHop are the fields that describe one connection, never the

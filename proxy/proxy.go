@@ -68,7 +68,10 @@ type state struct {
 	start       time.Time
 	route       *Route
 	server      *balancer.Server
-	upstream    time.Duration
+	upstream    time.Duration // all attempts together
+	attempts    int
+	tried       balancer.Tried
+	stickyID    []byte // the client's sticky cookie value
 	client      netip.Addr
 	requestID   []byte
 	host        []byte
@@ -78,6 +81,8 @@ type state struct {
 func (st *state) reset() {
 	st.scratch.reset()
 	st.route, st.server, st.upstream = nil, nil, 0
+	st.attempts, st.stickyID = 0, nil
+	st.tried.Reset()
 	st.client = netip.Addr{}
 	st.requestID, st.host, st.errorReason = nil, nil, ""
 }
@@ -109,12 +114,12 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, st *state) {
 
 	method := req.Header.Method()
 	if string(method) == fasthttp.MethodConnect {
-		h.fail(ctx, st, fasthttp.StatusMethodNotAllowed, "connect refused")
+		h.fail(ctx, st, fasthttp.StatusMethodNotAllowed, "connect refused", nil)
 		return
 	}
 	if hosts > 1 {
 		// RFC 9112 §3.2: more than one Host field is a 400.
-		h.fail(ctx, st, fasthttp.StatusBadRequest, "duplicate host")
+		h.fail(ctx, st, fasthttp.StatusBadRequest, "duplicate host", nil)
 		return
 	}
 	host := req.Header.Host()
@@ -125,13 +130,13 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, st *state) {
 		}
 	}
 	if len(host) == 0 {
-		h.fail(ctx, st, fasthttp.StatusBadRequest, "missing host")
+		h.fail(ctx, st, fasthttp.StatusBadRequest, "missing host", nil)
 		return
 	}
 	st.host = host
 	pathQuery, path, ok := splitTarget(req.Header.RequestURI(), host)
 	if !ok {
-		h.fail(ctx, st, fasthttp.StatusBadRequest, "bad request target")
+		h.fail(ctx, st, fasthttp.StatusBadRequest, "bad request target", nil)
 		return
 	}
 	if path == nil {
@@ -139,7 +144,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, st *state) {
 	}
 	i := snap.routes.Match(host, path, method, (*requestHeader)(&req.Header))
 	if i < 0 {
-		h.fail(ctx, st, fasthttp.StatusNotFound, "no route")
+		h.fail(ctx, st, fasthttp.StatusNotFound, "no route", nil)
 		return
 	}
 	rt := snap.targets[i]

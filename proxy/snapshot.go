@@ -21,6 +21,9 @@ type Snapshot struct {
 type Route struct {
 	Name string
 	Pool *Pool
+	// RetryNonIdempotent lets the pool retry non-idempotent requests on
+	// timeouts, errors and statuses, not only on connect failures.
+	RetryNonIdempotent bool
 }
 
 // Pool is a balancer pool with the forwarding settings of its servers.
@@ -34,6 +37,58 @@ type Pool struct {
 	// header handling (hop-by-hop, X-Forwarded-*).
 	RequestHeaders  HeaderOps
 	ResponseHeaders HeaderOps
+
+	// Retry says when a failed attempt is tried again on another server.
+	Retry RetryPolicy
+	// PassiveStatuses are the statuses reported to passive checks as
+	// failures.
+	PassiveStatuses StatusSet
+	// RetryAfter is the Retry-After value (seconds) of lb's own 503s.
+	RetryAfter []byte
+	// Sticky, when not nil, keeps a client on one server by a cookie.
+	Sticky *Sticky
+}
+
+// RetryPolicy says when lb tries a request again on a server not yet
+// tried (Nginx proxy_next_upstream, HAProxy retry-on + redispatch). A
+// connect failure is always retried: nothing reached the server.
+type RetryPolicy struct {
+	// Attempts is the most tries per request, the first included.
+	Attempts int
+	// OnTimeout and OnError retry timeouts and other transport errors,
+	// for idempotent requests (or when the route allows any).
+	OnTimeout, OnError bool
+	// Statuses are retried answers, for idempotent requests (or when the
+	// route allows any); the last attempt's answer goes to the client.
+	Statuses StatusSet
+	// Timeout bounds all attempts together.
+	Timeout time.Duration
+	// MaxBodyBytes: requests with larger bodies are tried once.
+	MaxBodyBytes int
+}
+
+// StatusSet is a set of HTTP status codes 100..599.
+type StatusSet [10]uint64
+
+// Add puts code in the set; codes outside 0..639 are ignored.
+func (s *StatusSet) Add(code int) {
+	if code >= 0 && code < 640 {
+		s[code/64] |= 1 << (code % 64)
+	}
+}
+
+// Has reports whether code is in the set.
+func (s *StatusSet) Has(code int) bool {
+	return code >= 0 && code < 640 && s[code/64]&(1<<(code%64)) != 0
+}
+
+// Sticky is cookie-insert stickiness (HAProxy cookie NAME insert indirect
+// nocache): the cookie names the server by its opaque ID; lb strips it
+// from requests it forwards and sets it when the server changes.
+type Sticky struct {
+	Cookie []byte
+	// Attrs is the cookie's attributes, starting with "; ".
+	Attrs []byte
 }
 
 // HeaderOps are header edits in application order: remove, set, add.

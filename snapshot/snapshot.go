@@ -63,7 +63,7 @@ func Build(cfg *config.Config, prev *proxy.Snapshot) (*proxy.Snapshot, error) {
 		if p == nil {
 			return nil, fmt.Errorf("snapshot: route %q: unknown pool %q", r.Name, r.Pool)
 		}
-		targets[i] = &proxy.Route{Name: r.Name, Pool: p}
+		targets[i] = &proxy.Route{Name: r.Name, Pool: p, RetryNonIdempotent: r.RetryNonIdempotent}
 	}
 	table, err := route.New(rules)
 	if err != nil {
@@ -78,16 +78,24 @@ func buildPool(pc *config.Pool, old map[serverKey]*balancer.Server) (*proxy.Pool
 	servers := make([]*balancer.Server, 0, len(pc.Servers))
 	for _, sc := range pc.Servers {
 		s := old[serverKey{pc.Name, sc.Address}]
-		switch {
-		case s == nil || !sameServer(s, pc, &sc):
-			s = balancer.NewServer(sc.Address, sc.Weight, sc.Backup, int64(pc.MaxConnsPerServer))
-			s.Client = newClient(sc.Address, pc)
-		case !sc.Down && s.State() == balancer.StateDown:
-			// `down: true` was removed from a kept server.
-			s.SetState(balancer.StateUp)
+		id := sc.ID
+		if id == "" {
+			id = balancer.StableID(pc.Name, sc.Address)
 		}
-		if sc.Down {
+		if s == nil || !sameServer(s, pc, &sc, id) {
+			s = balancer.NewServer(sc.Address, sc.Weight, sc.Backup, int64(pc.MaxConnsPerServer))
+			s.ID = id
+			s.Client = newClient(sc.Address, pc)
+		}
+		// The operator's state comes from the configuration; health,
+		// ejections and counters stay with the server.
+		switch {
+		case sc.Down:
 			s.SetState(balancer.StateDown)
+		case sc.Drain:
+			s.SetState(balancer.StateDraining)
+		default:
+			s.SetState(balancer.StateUp)
 		}
 		servers = append(servers, s)
 	}
@@ -99,12 +107,21 @@ func buildPool(pc *config.Pool, old map[serverKey]*balancer.Server) (*proxy.Pool
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: pool %q: %w", pc.Name, err)
 	}
+	passive, passiveStatuses := passiveSettings(pc)
+	bp.SetPassive(passive)
+	bp.SetSlowStart(pc.SlowStart)
+	bp.SetPanicMode(pc.PanicMode)
+	bp.SetQueue(pc.MaxQueue, pc.QueueTimeout)
 	return &proxy.Pool{
 		Pool:            bp,
 		Host:            []byte(pc.Host),
 		ResponseTimeout: pc.Timeouts.Response,
 		RequestHeaders:  headerOps(pc.RequestHeaders),
 		ResponseHeaders: headerOps(pc.ResponseHeaders),
+		Retry:           retryPolicy(pc),
+		PassiveStatuses: passiveStatuses,
+		RetryAfter:      retryAfter(pc),
+		Sticky:          sticky(pc),
 	}, nil
 }
 
@@ -121,9 +138,9 @@ func hashKey(pc *config.Pool) (balancer.HashKey, error) {
 
 // sameServer reports whether a kept server's fixed settings still match
 // its configuration; if not, it is rebuilt (a new connection pool).
-func sameServer(s *balancer.Server, pc *config.Pool, sc *config.Server) bool {
+func sameServer(s *balancer.Server, pc *config.Pool, sc *config.Server, id string) bool {
 	c := s.Client
-	return s.Weight == sc.Weight && s.Backup == sc.Backup &&
+	return s.Weight == sc.Weight && s.Backup == sc.Backup && s.ID == id &&
 		s.MaxConns == int64(pc.MaxConnsPerServer) && c != nil &&
 		c.MaxConns == pc.MaxConnsPerServer &&
 		c.MaxIdleConnDuration == pc.Timeouts.Idle &&
