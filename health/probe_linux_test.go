@@ -1,33 +1,13 @@
 package health
 
 import (
-	"net"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"lb/internal/loopback"
 )
 
-// closedPort returns a loopback address bound by a socket that does not
-// listen: connecting is refused, and nobody else can take the port while
-// the test runs.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := sa.(*syscall.SockaddrInet4).Port
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-}
+func closedPort(t *testing.T) string { return loopback.Refusing(t) }
 
 func TestProbeClosedPort(t *testing.T) {
 	for _, kind := range []Kind{TCP, HTTP} {

@@ -9,13 +9,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"lb/balancer"
+	"lb/internal/loopback"
 )
 
 // poolConfig is an lb config with one pool "web" of the given addresses
@@ -134,35 +134,8 @@ func TestRequestFailingAfterSendIsRetriedOnlyWhenIdempotent(t *testing.T) {
 	}
 }
 
-// blackhole returns a loopback address whose connects hang: a socket
-// listens with a backlog that is already full and never accepts.
-func blackhole(t *testing.T) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := syscall.Getsockname(fd)
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
-	for range 4 { // fill the accept queue; later SYNs are dropped
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			break
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	return addr
-}
-
 func TestAllServersDownAnswers503AtOnce(t *testing.T) {
-	a, b := blackhole(t), blackhole(t)
+	a, b := loopback.Blackhole(t), loopback.Blackhole(t)
 	hc := "    health_check: {type: tcp, interval: 100ms, timeout: 50ms, fall: 1, rise: 1}\n"
 	lb := startLB(t, strings.Replace(poolConfig(hc, a, b), "connect: 2s", "connect: 5s", 1))
 	pool := lb.pool(t)

@@ -3,18 +3,18 @@ package proxy_test
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"lb/internal/loopback"
 )
 
 func TestRoundRobinVisitsEachServerInTurn(t *testing.T) {
@@ -418,24 +418,8 @@ pools:
 	}
 }
 
-// closedPort returns a loopback address that refuses connections: a
-// socket is bound to it but never listens, so no other test can take it.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
-}
+// closedPort returns a loopback address that refuses connections.
+func closedPort(t *testing.T) string { return loopback.Refusing(t) }
 
 func TestLeastConnSteersAwayFromSlowServer(t *testing.T) {
 	slow := startOrigin(t, "slow", func(ctx *fasthttp.RequestCtx) {
