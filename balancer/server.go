@@ -8,6 +8,7 @@ package balancer
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -56,6 +57,9 @@ type Server struct {
 	// Client is the server's keep-alive connection pool. The balancer never
 	// uses it; the proxy forwards through it.
 	Client *fasthttp.HostClient
+	// ClientIdle is the idle bound Client's connections were made with,
+	// for a reload to tell whether Client still fits the configuration.
+	ClientIdle time.Duration
 
 	// ID names the server in sticky cookies: opaque and stable (see
 	// StableID), never its address.

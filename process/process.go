@@ -99,17 +99,30 @@ func (p *Process) Addrs() []net.Addr {
 // Handler returns the process's proxy handler.
 func (p *Process) Handler() *proxy.Handler { return p.handler }
 
+// bodyReadAhead is how much of a request body is read before the
+// handler runs; larger bodies stream to the server.
+const bodyReadAhead = 16 << 10
+
 func (p *Process) newServer(lc config.Listener) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:      p.handler.Serve,
+		Handler:      p.handler.Listener(int64(lc.MaxBodyBytes)),
 		ErrorHandler: proxy.ParseError,
 		Logger:       zapPrintf{p.logs.Error},
 
-		ReadTimeout:        lc.ReadTimeout,
-		WriteTimeout:       lc.WriteTimeout,
-		IdleTimeout:        lc.IdleTimeout,
-		ReadBufferSize:     int(lc.MaxHeaderBytes),
-		MaxRequestBodySize: int(lc.MaxBodyBytes),
+		ReadTimeout:    lc.ReadTimeout,
+		WriteTimeout:   lc.WriteTimeout,
+		IdleTimeout:    lc.IdleTimeout,
+		ReadBufferSize: int(lc.MaxHeaderBytes),
+		// With streaming, fasthttp reads up to MaxRequestBodySize of a body
+		// before the handler runs and streams the rest: this is the
+		// per-request read-ahead (Nginx client_body_buffer_size), not the
+		// limit, which the handler enforces on the whole stream.
+		MaxRequestBodySize: int(min(lc.MaxBodyBytes, bodyReadAhead)),
+		// An Expect: 100-continue request whose declared body is over the
+		// limit is refused before its body is sent (417).
+		ContinueHandler: func(h *fasthttp.RequestHeader) bool {
+			return int64(h.ContentLength()) <= int64(lc.MaxBodyBytes)
+		},
 
 		// Forward what the client sent: names and paths as received, no
 		// invented Server or Content-Type headers.
@@ -118,6 +131,9 @@ func (p *Process) newServer(lc config.Listener) *fasthttp.Server {
 		NoDefaultContentType:          true,
 		DisablePreParseMultipartForm:  true,
 		CloseOnShutdown:               true,
+		// Bodies stream to the server instead of being read whole; the
+		// handler enforces max_body_bytes on them.
+		StreamRequestBody: true,
 	}
 }
 

@@ -28,28 +28,39 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		st.stickyID = balancer.RequestCookie(&req.Header, str(pool.Sticky.Cookie))
 	}
 	st.copyRequestHeaders(ctx, snap, pool, hasHost)
-	body := req.Body()
-	up.SetBodyRaw(body)
 
+	// The body: small ones are read whole and can be sent again on a
+	// retry; larger or chunked ones stream to the server once, within
+	// the listener's max_body_bytes.
 	rp := &pool.Retry
-	attempts := rp.Attempts
-	if len(body) > rp.MaxBodyBytes {
-		attempts = 1 // not kept for replay
+	replayable := true
+	if req.IsBodyStream() {
+		if cl := req.Header.ContentLength(); cl >= 0 && cl <= rp.MaxBodyBytes {
+			up.SetBodyRaw(req.Body())
+		} else {
+			st.body = limitedBody{r: ctx.RequestBodyStream(), left: st.maxBody}
+			up.SetBodyStream(&st.body, cl)
+			replayable = false
+		}
+	} else {
+		up.SetBodyRaw(req.Body())
+		replayable = len(req.Body()) <= rp.MaxBodyBytes
 	}
+
 	anyMethod := st.route.RetryNonIdempotent || idempotent(req.Header.Method())
 	deadline := st.start.Add(rp.Timeout)
-	resp := &ctx.Response
-	var lastErr error
-
+	var (
+		rl      *relay
+		lastErr error
+	)
 	for {
 		srv, err := h.acquire(ctx, st, pool)
 		if err != nil {
-			if st.attempts > 0 && lastErr == nil {
+			if rl != nil {
 				break // no other server: the last answer stands
 			}
 			if lastErr != nil {
-				status, reason := classify(lastErr)
-				h.fail(ctx, st, status, reason, pool)
+				h.failUpstream(ctx, st, lastErr, pool)
 				return
 			}
 			reason := "no available server"
@@ -81,31 +92,49 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		if left := deadline.Sub(h.now()); left < timeout {
 			timeout = left
 		}
+		if rl != nil {
+			rl.discard() // the previous attempt's answer, not sent
+		}
+		rl = h.relays.Get().(*relay)
+		rl.srv = srv
 		t0 := h.now()
-		err = roundTrip(srv, up, resp, timeout)
+		err = roundTrip(srv, up, &rl.resp, timeout)
 		st.upstream += h.now().Sub(t0)
 
-		outcome, status := outcomeOf(err, resp)
+		outcome, status := outcomeOf(err, &rl.resp)
 		if outcome == balancer.OK && pool.PassiveStatuses.Has(status) {
 			outcome = balancer.BadStatus
 		}
 		pool.Report(srv, outcome, status)
-
-		if err == nil {
-			lastErr = nil
-		} else {
-			lastErr = err
+		lastErr = err
+		if err != nil {
+			rl.discard()
+			rl = nil
 		}
-		if st.attempts >= attempts || !h.now().Before(deadline) || !rp.retries(outcome, status, anyMethod) {
+		if st.attempts >= rp.Attempts || !h.now().Before(deadline) ||
+			(!replayable && outcome != balancer.ConnectFailed) ||
+			!rp.retries(outcome, status, anyMethod) {
 			break
 		}
 	}
 	if lastErr != nil {
-		status, reason := classify(lastErr)
-		h.fail(ctx, st, status, reason, pool)
+		h.failUpstream(ctx, st, lastErr, pool)
 		return
 	}
 
+	resp := &ctx.Response
+	rl.resp.Header.CopyTo(&resp.Header)
+	if rl.resp.IsBodyStream() {
+		// fasthttp relays the body after the handler returns, chunk by
+		// chunk when its length is unknown, and then closes the relay.
+		resp.SetBodyStream(rl, rl.resp.Header.ContentLength())
+	} else {
+		resp.SetBody(rl.resp.Body())
+		if cl := rl.resp.Header.ContentLength(); req.Header.IsHead() && cl >= 0 {
+			resp.Header.SetContentLength(cl) // HEAD: the GET's length
+		}
+		rl.discard()
+	}
 	st.editResponse(&resp.Header, &pool.ResponseHeaders)
 	if pool.Sticky != nil && string(st.stickyID) != st.server.ID {
 		st.setStickyCookie(&resp.Header, pool.Sticky, st.server.ID)
@@ -116,6 +145,18 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 	if req.Header.ConnectionClose() {
 		resp.SetConnectionClose()
 	}
+}
+
+// failUpstream answers for an attempt that came to err: 413 when the
+// client's streamed body crossed the limit, else what classify says.
+func (h *Handler) failUpstream(ctx *fasthttp.RequestCtx, st *state, err error, pool *Pool) {
+	if st.body.over || errors.Is(err, errBodyTooLarge) {
+		h.fail(ctx, st, fasthttp.StatusRequestEntityTooLarge, "body too large", pool)
+		ctx.Response.SetConnectionClose() // the rest of the body is unread
+		return
+	}
+	status, reason := classify(err)
+	h.fail(ctx, st, status, reason, pool)
 }
 
 // acquire takes a connection slot on the request's server: its sticky
@@ -130,10 +171,10 @@ func (h *Handler) acquire(ctx *fasthttp.RequestCtx, st *state, pool *Pool) (*bal
 	return pool.Acquire(ctx, &st.tried)
 }
 
-// roundTrip forwards one request over a slot taken by acquire, releasing
-// it whatever happens inside.
+// roundTrip forwards one request over a slot taken by acquire. The slot
+// stays taken: the relay that holds resp gives it back when the response
+// is done with.
 func roundTrip(srv *balancer.Server, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
-	defer srv.Release()
 	if timeout <= 0 {
 		return fasthttp.ErrTimeout
 	}

@@ -32,6 +32,8 @@ type Handler struct {
 	access *zap.Logger // nil: no access log
 	now    func() time.Time
 	states sync.Pool // *state
+	relays sync.Pool // *relay
+	tun    tunnels   // open Upgrade tunnels
 }
 
 // New returns a handler serving snap. access is the access log; nil turns
@@ -39,9 +41,21 @@ type Handler struct {
 func New(snap *Snapshot, access *zap.Logger) *Handler {
 	h := &Handler{access: access, now: time.Now}
 	h.states.New = func() any { return new(state) }
+	h.relays.New = func() any { return &relay{pool: &h.relays} }
 	h.snap.Store(snap)
 	return h
 }
+
+// Listener returns the request handler for one listener, whose requests
+// may carry bodies of at most maxBody bytes (Nginx client_max_body_size):
+// a larger declared length gets 413 before anything is forwarded, and a
+// streamed body that grows past it is cut off.
+func (h *Handler) Listener(maxBody int64) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) { h.serveLimited(ctx, maxBody) }
+}
+
+// Serve is the fasthttp.RequestHandler with no body limit of its own.
+func (h *Handler) Serve(ctx *fasthttp.RequestCtx) { h.serveLimited(ctx, 1<<62) }
 
 // Store publishes a new snapshot; requests already running finish on the
 // one they loaded.
@@ -54,14 +68,16 @@ func (h *Handler) Snapshot() *Snapshot { return h.snap.Load() }
 // owned by one request at a time and must not be copied.
 type state struct {
 	scratch
-	up     fasthttp.Request // the request sent upstream
-	uri    []byte           // upstream request URI
-	xff    []byte           // X-Forwarded-For value being built
-	xfp    []byte           // trusted X-Forwarded-Proto
-	xfh    []byte           // trusted X-Forwarded-Host
-	ipBuf  []byte           // client IP text
-	id     [32]byte         // generated request ID
-	fields [16]zap.Field
+	up      fasthttp.Request // the request sent upstream
+	body    limitedBody      // the streamed request body, if any
+	maxBody int64            // the listener's max_body_bytes
+	uri     []byte           // upstream request URI
+	xff     []byte           // X-Forwarded-For value being built
+	xfp     []byte           // trusted X-Forwarded-Proto
+	xfh     []byte           // trusted X-Forwarded-Host
+	ipBuf   []byte           // client IP text
+	id      [32]byte         // generated request ID
+	fields  [16]zap.Field
 
 	// Filled while serving, read by the access log. Byte slices point
 	// into the client's request, which lives until the handler returns.
@@ -82,15 +98,16 @@ func (st *state) reset() {
 	st.scratch.reset()
 	st.route, st.server, st.upstream = nil, nil, 0
 	st.attempts, st.stickyID = 0, nil
+	st.body = limitedBody{}
 	st.tried.Reset()
 	st.client = netip.Addr{}
 	st.requestID, st.host, st.errorReason = nil, nil, ""
 }
 
-// Serve is the fasthttp.RequestHandler.
-func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
+func (h *Handler) serveLimited(ctx *fasthttp.RequestCtx, maxBody int64) {
 	st := h.states.Get().(*state)
 	st.reset()
+	st.maxBody = maxBody
 	st.start = h.now()
 	h.serve(ctx, st)
 	if h.access != nil {
@@ -134,6 +151,11 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, st *state) {
 		return
 	}
 	st.host = host
+	if cl := req.Header.ContentLength(); int64(cl) > st.maxBody {
+		h.fail(ctx, st, fasthttp.StatusRequestEntityTooLarge, "body too large", nil)
+		ctx.Response.SetConnectionClose() // the body stays unread
+		return
+	}
 	pathQuery, path, ok := splitTarget(req.Header.RequestURI(), host)
 	if !ok {
 		h.fail(ctx, st, fasthttp.StatusBadRequest, "bad request target", nil)
@@ -149,6 +171,10 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, st *state) {
 	}
 	rt := snap.targets[i]
 	st.route = rt
+	if isUpgrade(&req.Header) {
+		h.tunnel(ctx, st, rt.Pool, pathQuery, hosts == 1)
+		return
+	}
 	h.forward(ctx, st, snap, rt.Pool, pathQuery, hosts == 1)
 }
 

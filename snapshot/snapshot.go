@@ -86,6 +86,7 @@ func buildPool(pc *config.Pool, old map[serverKey]*balancer.Server) (*proxy.Pool
 			s = balancer.NewServer(sc.Address, sc.Weight, sc.Backup, int64(pc.MaxConnsPerServer))
 			s.ID = id
 			s.Client = newClient(sc.Address, pc)
+			s.ClientIdle = pc.Timeouts.Response
 		}
 		// The operator's state comes from the configuration; health,
 		// ejections and counters stay with the server.
@@ -144,20 +145,27 @@ func sameServer(s *balancer.Server, pc *config.Pool, sc *config.Server, id strin
 		s.MaxConns == int64(pc.MaxConnsPerServer) && c != nil &&
 		c.MaxConns == pc.MaxConnsPerServer &&
 		c.MaxIdleConnDuration == pc.Timeouts.Idle &&
-		c.MaxConnWaitTimeout == pc.Timeouts.Connect
+		c.MaxConnWaitTimeout == pc.Timeouts.Connect &&
+		s.ClientIdle == pc.Timeouts.Response
 }
 
 // newClient returns the keep-alive connection pool for one server, set up
 // for proxying (see FASTHTTP.md): fasthttp's own retries off (lb decides),
 // names, paths and defaults left as the client sent them.
 func newClient(addr string, pc *config.Pool) *fasthttp.HostClient {
-	connect := pc.Timeouts.Connect
+	connect, idle := pc.Timeouts.Connect, pc.Timeouts.Response
 	dialer := &fasthttp.TCPDialer{Concurrency: 0, DNSCacheDuration: time.Minute}
 	return &fasthttp.HostClient{
 		Addr: addr,
 		Dial: func(a string) (net.Conn, error) {
-			return dialer.DialDualStackTimeout(a, connect)
+			c, err := dialer.DialDualStackTimeout(a, connect)
+			if err != nil {
+				return nil, err
+			}
+			return &idleConn{Conn: c, idle: idle}, nil
 		},
+		// Bodies stream back to the client instead of being read whole.
+		StreamResponseBody:            true,
 		NoDefaultUserAgentHeader:      true,
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
@@ -167,9 +175,31 @@ func newClient(addr string, pc *config.Pool) *fasthttp.HostClient {
 		MaxIdemponentCallAttempts:     1,
 		ReadBufferSize:                upstreamReadBuffer,
 		WriteBufferSize:               upstreamWriteBuffer,
-		ReadTimeout:                   pc.Timeouts.Response,
-		WriteTimeout:                  pc.Timeouts.Response,
 	}
+}
+
+// idleConn bounds the time between two reads or two writes on a server
+// connection, not the whole exchange (Nginx proxy_read_timeout and
+// proxy_send_timeout): a 10 GB download or an SSE stream lasts as long as
+// data keeps flowing. Deadlines set by fasthttp are replaced at every
+// call.
+type idleConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.idle)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
 }
 
 func headerOps(c config.HeaderOps) proxy.HeaderOps {
