@@ -1,0 +1,115 @@
+package proxy_test
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// rawExchange sends raw on a new connection and returns every byte the
+// client receives until the server has been quiet for quiet.
+func rawExchange(t *testing.T, addr, raw string, quiet time.Duration) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(quiet))
+		n, err := c.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			return b.String()
+		}
+	}
+}
+
+// splitRaw splits a raw response into its status line, head and body.
+func splitRaw(resp string) (statusLine, head, body string) {
+	head, body, _ = strings.Cut(resp, "\r\n\r\n")
+	statusLine, _, _ = strings.Cut(head, "\r\n")
+	return statusLine, head, body
+}
+
+// TestBodylessResponsesOnTheWire pins RFC 9110 §9.3.2, §15.3.5 and
+// §15.4.5 on the raw bytes: HEAD carries the GET's Content-Length and no
+// body; 204 and 304 carry no body.
+func TestBodylessResponsesOnTheWire(t *testing.T) {
+	o := startOrigin(t, "o", func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/204":
+			ctx.SetStatusCode(204)
+		case "/304":
+			ctx.SetStatusCode(304)
+			ctx.Response.Header.Set("ETag", `"v1"`)
+		default:
+			ctx.SetBodyString("0123456789")
+		}
+	})
+	lb := startLB(t, basicConfig("round_robin", "", o))
+	tests := []struct {
+		raw, status, header string
+	}{
+		{"HEAD /doc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK", "Content-Length: 10"},
+		{"GET /204 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 204 No Content", ""},
+		{"GET /304 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 304 Not Modified", `ETag: "v1"`},
+	}
+	for _, tc := range tests {
+		got := rawExchange(t, lb.addr, tc.raw, 2*time.Second)
+		status, head, body := splitRaw(got)
+		if status != tc.status || body != "" || !strings.Contains(head, tc.header) {
+			t.Errorf("%q answered\n%q\nwant %q, %q in the head and no body", firstLine(tc.raw), got, tc.status, tc.header)
+		}
+		if tc.status != "HTTP/1.1 200 OK" && strings.Contains(strings.ToLower(head), "transfer-encoding") {
+			t.Errorf("%s has a Transfer-Encoding: %q", tc.status, head)
+		}
+	}
+}
+
+// TestExpectContinue: lb answers "100 Continue" to a body it will take
+// and 417 to one over max_body_bytes, before the body is sent.
+func TestExpectContinue(t *testing.T) {
+	o := startOrigin(t, "o", func(ctx *fasthttp.RequestCtx) { ctx.Write(ctx.Request.Body()) })
+	cfg := strings.Replace(basicConfig("round_robin", "", o),
+		"  - address: 127.0.0.1:0", "  - address: 127.0.0.1:0\n    max_body_bytes: 1KiB", 1)
+	lb := startLB(t, cfg)
+
+	c, err := net.Dial("tcp", lb.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = c.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"))
+	line, err := br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("interim answer %q (%v), want HTTP/1.1 100 Continue", line, err)
+	}
+	for line != "\r\n" {
+		line, _ = br.ReadString('\n')
+	}
+	_, _ = c.Write([]byte("hello"))
+	var r fasthttp.Response
+	if err := r.Read(br); err != nil || r.StatusCode() != 200 || string(r.Body()) != "hello" {
+		t.Fatalf("final answer %d %q (%v), want 200 hello", r.StatusCode(), r.Body(), err)
+	}
+	if v := o.last(t).headerFold("Expect"); len(v) > 0 {
+		t.Fatalf("origin got Expect %q: lb has met it already", v)
+	}
+
+	got := rawExchange(t, lb.addr, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4096\r\n\r\n", 2*time.Second)
+	if status, _, _ := splitRaw(got); status != "HTTP/1.1 417 Expectation Failed" {
+		t.Fatalf("over-limit Expect answered %q, want 417 before the body", got)
+	}
+}
