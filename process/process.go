@@ -190,6 +190,11 @@ func (p *Process) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// Tunnels (WebSockets) are hijacked connections that fasthttp neither
+	// counts nor waits for: give them until ctx is done, then close them.
+	if err := p.handler.CloseTunnels(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	p.mu.Lock()
 	p.stopChecks()
 	p.mu.Unlock()

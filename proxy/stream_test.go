@@ -123,8 +123,8 @@ func TestLargeResponseStreams(t *testing.T) {
 	}
 }
 
-// pattern is an endless stream of bytes whose value is their offset mod 251.
-type pattern struct{ off *int64 }
+// pattern is an endless stream of bytes.
+type pattern struct{}
 
 func (p pattern) Read(b []byte) (int, error) {
 	for i := range b {
