@@ -17,10 +17,19 @@ var errBodyTooLarge = errors.New("proxy: request body over max_body_bytes")
 // limitedBody streams a request body to the server and fails the upload
 // once more than max bytes have passed (Nginx client_max_body_size on a
 // chunked body). It is reused by its request's state.
+//
+// At the end of a chunked body the client's trailer fields have been read
+// into in; they are copied to out, the request being sent, whose trailer
+// section fasthttp writes once this stream has returned io.EOF.
 type limitedBody struct {
 	r    io.Reader
 	left int64
 	over bool
+
+	in  *fasthttp.RequestHeader // nil: no trailers to relay
+	out *fasthttp.RequestHeader
+	s   *scratch   // the request's Connection tokens
+	ops *HeaderOps // the pool's request header edits
 }
 
 func (l *limitedBody) Read(p []byte) (int, error) {
@@ -30,6 +39,11 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 		l.over = true
 		return 0, errBodyTooLarge
 	}
+	if err == io.EOF && l.in != nil {
+		s, ops := l.s, l.ops
+		copyTrailers(l.out, l.in.TrailerHeader(), true, func(k []byte) bool { return s.dropRequest(k, ops) })
+		l.in = nil
+	}
 	return n, err
 }
 
@@ -38,14 +52,29 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 // writes the body after the handler returns and then closes the stream,
 // which releases the slot and the server's connection. Relays are pooled;
 // one belongs to one response at a time.
+//
+// A chunked response may end in trailer fields, which exist only once its
+// body has been read to the end: Read then copies them to out, the
+// client's response header, whose trailer section fasthttp writes after
+// the body stream has returned io.EOF. out is valid until the response has
+// been written, which ends with Close.
 type relay struct {
-	resp fasthttp.Response // the server's response
-	srv  *balancer.Server  // nil once released
+	resp fasthttp.Response        // the server's response
+	srv  *balancer.Server         // nil once released
+	out  *fasthttp.ResponseHeader // nil: no trailers to relay
+	ops  *HeaderOps               // the pool's response header edits
 	pool *sync.Pool
 }
 
-// Read reads the server's body.
-func (r *relay) Read(p []byte) (int, error) { return r.resp.BodyStream().Read(p) }
+// Read reads the server's body, and at its end relays its trailers.
+func (r *relay) Read(p []byte) (int, error) {
+	n, err := r.resp.BodyStream().Read(p)
+	if err == io.EOF && r.out != nil {
+		copyTrailers(r.out, r.resp.Header.TrailerHeader(), true, r.ops.dropTrailer)
+		r.out = nil
+	}
+	return n, err
+}
 
 // Close ends the relay: the server's stream is closed (its connection goes
 // back to the pool, or is closed if the body was cut short), the slot is
@@ -53,6 +82,7 @@ func (r *relay) Read(p []byte) (int, error) { return r.resp.BodyStream().Read(p)
 func (r *relay) Close() error {
 	err := r.resp.CloseBodyStream()
 	r.release()
+	r.out, r.ops = nil, nil
 	r.resp.Reset()
 	r.pool.Put(r)
 	return err

@@ -32,19 +32,34 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 	// The body: small ones are read whole and can be sent again on a
 	// retry; larger or chunked ones stream to the server once, within
 	// the listener's max_body_bytes.
+	//
+	// Trailers: the names the client announced are announced to the
+	// server. A streamed body's trailer fields are copied when it ends
+	// (limitedBody); a body read whole has them already, and fasthttp
+	// sends a body with announced trailers chunked, trailers after it.
 	rp := &pool.Retry
+	ops := &pool.RequestHeaders
 	replayable := true
 	if req.IsBodyStream() {
 		if cl := req.Header.ContentLength(); cl >= 0 && cl <= rp.MaxBodyBytes {
 			up.SetBodyRaw(req.Body())
 		} else {
 			st.body = limitedBody{r: ctx.RequestBodyStream(), left: st.maxBody}
+			if cl == -1 { // chunked: trailers may follow
+				st.body.in, st.body.out = &req.Header, &up.Header
+				st.body.s, st.body.ops = &st.scratch, ops
+				st.announceRequestTrailers(&req.Header, ops)
+			}
 			up.SetBodyStream(&st.body, cl)
 			replayable = false
 		}
 	} else {
 		up.SetBodyRaw(req.Body())
 		replayable = len(req.Body()) <= rp.MaxBodyBytes
+		if len(req.Header.PeekTrailerKeys()) > 0 {
+			st.announceRequestTrailers(&req.Header, ops)
+			copyTrailers(&up.Header, req.Header.TrailerHeader(), false, func(k []byte) bool { return st.dropRequest(k, ops) })
+		}
 	}
 
 	anyMethod := st.route.RetryNonIdempotent || idempotent(req.Header.Method())
@@ -139,11 +154,27 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 	if pool.Sticky != nil && string(st.stickyID) != st.server.ID {
 		st.setStickyCookie(&resp.Header, pool.Sticky, st.server.ID)
 	}
+	if rl.resp.IsBodyStream() && rl.resp.Header.ContentLength() == -1 {
+		// Chunked: trailers may follow the body. Only then: a body with
+		// a length has none. The relay copies them at the body's end.
+		rl.out, rl.ops = &resp.Header, &pool.ResponseHeaders
+		if names := rl.resp.Header.PeekTrailerKeys(); len(names) > 0 {
+			announceTrailers(&resp.Header, names, rl.ops.dropTrailer)
+		}
+	}
 	// An upstream "Connection: close" ends the pooled connection, never
 	// the client's; a client's own "Connection: close" ends its own.
 	resp.Header.ResetConnectionClose()
 	if req.Header.ConnectionClose() {
 		resp.SetConnectionClose()
+	}
+}
+
+// announceRequestTrailers announces on the upstream request the trailer
+// names of the client's request in.
+func (st *state) announceRequestTrailers(in *fasthttp.RequestHeader, ops *HeaderOps) {
+	if names := in.PeekTrailerKeys(); len(names) > 0 {
+		announceTrailers(&st.up.Header, names, func(k []byte) bool { return st.dropRequest(k, ops) })
 	}
 }
 

@@ -34,8 +34,7 @@ func (st *state) copyRequestHeaders(ctx *fasthttp.RequestCtx, snap *Snapshot, po
 
 	for k, v := range in.AllInOrder() {
 		switch {
-		case foldIn(k, hopByHop) || foldIn(k, st.tokens) || foldIn(k, managed) ||
-			foldIn(k, ops.Remove) || ops.sets(k):
+		case st.dropRequest(k, ops):
 		case foldEqual(k, hHost) && len(pool.Host) > 0:
 			out.AddBytesKV(k, pool.Host)
 		case pool.Sticky != nil && len(st.stickyID) > 0 && foldEqual(k, hCookie) && bytes.Contains(v, pool.Sticky.Cookie):

@@ -31,7 +31,9 @@ var (
 )
 
 // hopByHop are the fields that describe one connection, never the
-// message: RFC 9110 §7.6.1 and Go's httputil.ReverseProxy list.
+// message: RFC 9110 §7.6.1 and Go's httputil.ReverseProxy list. As in
+// ReverseProxy, the Trailer field is dropped with them but the trailer
+// names are announced again on the message lb sends (announceTrailers).
 var hopByHop = [][]byte{
 	[]byte("Connection"),
 	[]byte("Keep-Alive"),
@@ -127,6 +129,14 @@ func (s *scratch) connectionTokens(k, v []byte) {
 	}
 }
 
+// dropRequest reports whether a request field is not forwarded:
+// hop-by-hop, named in Connection, managed by lb, or removed or set by the
+// pool.
+func (s *scratch) dropRequest(k []byte, ops *HeaderOps) bool {
+	return foldIn(k, hopByHop) || foldIn(k, s.tokens) || foldIn(k, managed) ||
+		foldIn(k, ops.Remove) || ops.sets(k)
+}
+
 // dropResponse reports whether a response field is removed: hop-by-hop,
 // named in Connection, the upstream Date (lb's own replaces it, as Nginx
 // does; dropping every spelling avoids a second, lower-case one), or
@@ -199,6 +209,83 @@ func canonical(name []byte, set [][]byte) []byte {
 func (ops *HeaderOps) sets(k []byte) bool {
 	for _, kv := range ops.Set {
 		if foldEqual(k, kv.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropTrailer reports whether a response trailer field is not relayed:
+// hop-by-hop, or removed or set by the pool.
+func (ops *HeaderOps) dropTrailer(k []byte) bool {
+	return foldIn(k, hopByHop) || foldIn(k, ops.Remove) || ops.sets(k)
+}
+
+// Trailers (RFC 9110 §6.5, RFC 9112 §7.1.2). fasthttp keeps a header's
+// announced trailer names as a set (the Trailer field it writes in the
+// head) and the trailer fields in a section of their own, written after a
+// chunked body; reading a chunked body to its end fills that section,
+// adding the names of unannounced fields to the set. Announcing a name
+// moves the fields of that name already in the head to the trailer
+// section, unless the head has been written.
+
+// trailerHeader is a request or response header, for trailer relaying.
+type trailerHeader interface {
+	AddTrailerBytes(names []byte) error
+	AddBytesKV(k, v []byte)
+	PeekBytes(k []byte) []byte
+	PeekTrailerKeys() [][]byte
+}
+
+// announceTrailers announces names on dst, but those drop reports, those
+// fasthttp forbids as trailers (framing, routing, authentication and
+// such: RFC 9110 §6.5.1), and those dst already has a field of, which
+// announcing would move after the body. A field of a name left out still
+// follows the body if the message was streamed (copyTrailers).
+func announceTrailers(dst trailerHeader, names [][]byte, drop func([]byte) bool) {
+	for _, name := range names {
+		if drop(name) || dst.PeekBytes(name) != nil {
+			continue
+		}
+		_ = dst.AddTrailerBytes(name) // a forbidden name is refused
+	}
+}
+
+// copyTrailers adds to dst's trailer section the fields of a trailer
+// section as fasthttp serialises it (TrailerHeader: "Name: value" lines),
+// but those drop reports and those fasthttp forbids. written says dst's
+// head is out, so that a name can still be announced without moving a
+// field of the head; if not, only fields of names already announced on
+// dst are added.
+func copyTrailers(dst trailerHeader, section []byte, written bool, drop func([]byte) bool) {
+	for len(section) > 0 {
+		var line []byte
+		line, section, _ = bytes.Cut(section, crlf)
+		k, v, ok := bytes.Cut(line, colonSpace)
+		if !ok || drop(k) {
+			continue
+		}
+		if written {
+			if dst.AddTrailerBytes(k) != nil {
+				continue // forbidden
+			}
+		} else if !exactIn(k, dst.PeekTrailerKeys()) {
+			continue
+		}
+		dst.AddBytesKV(k, v)
+	}
+}
+
+var (
+	crlf       = []byte("\r\n")
+	colonSpace = []byte(": ")
+)
+
+// exactIn reports whether set holds name byte for byte, as fasthttp
+// matches trailer names when header names are not normalised.
+func exactIn(name []byte, set [][]byte) bool {
+	for _, s := range set {
+		if bytes.Equal(name, s) {
 			return true
 		}
 	}

@@ -45,17 +45,7 @@ func splitRaw(resp string) (statusLine, head, body string) {
 // §15.4.5 on the raw bytes: HEAD carries the GET's Content-Length and no
 // body; 204 and 304 carry no body.
 func TestBodylessResponsesOnTheWire(t *testing.T) {
-	o := startOrigin(t, "o", func(ctx *fasthttp.RequestCtx) {
-		switch string(ctx.Path()) {
-		case "/204":
-			ctx.SetStatusCode(204)
-		case "/304":
-			ctx.SetStatusCode(304)
-			ctx.Response.Header.Set("ETag", `"v1"`)
-		default:
-			ctx.SetBodyString("0123456789")
-		}
-	})
+	o := startOrigin(t, "o", bodylessOrigin)
 	lb := startLB(t, basicConfig("round_robin", "", o))
 	tests := []struct {
 		raw, status, header string
