@@ -78,14 +78,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 				h.failUpstream(ctx, st, lastErr, pool)
 				return
 			}
-			reason := "no available server"
-			switch {
-			case errors.Is(err, balancer.ErrQueueFull):
-				reason = "queue full"
-			case errors.Is(err, balancer.ErrQueueTimeout):
-				reason = "queue timeout"
-			}
-			h.fail(ctx, st, fasthttp.StatusServiceUnavailable, reason, pool)
+			h.fail(ctx, st, fasthttp.StatusServiceUnavailable, acquireReason(err), pool)
 			return
 		}
 		st.server = srv
@@ -188,6 +181,17 @@ func (h *Handler) failUpstream(ctx *fasthttp.RequestCtx, st *state, err error, p
 	}
 	status, reason := classify(err)
 	h.fail(ctx, st, status, reason, pool)
+}
+
+// acquireReason names, for the access log, why no server took a request.
+func acquireReason(err error) string {
+	switch {
+	case errors.Is(err, balancer.ErrQueueFull):
+		return "queue full"
+	case errors.Is(err, balancer.ErrQueueTimeout):
+		return "queue timeout"
+	}
+	return "no available server"
 }
 
 // acquire takes a connection slot on the request's server: its sticky

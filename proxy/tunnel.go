@@ -161,14 +161,7 @@ func (h *Handler) tunnel(ctx *fasthttp.RequestCtx, st *state, pool *Pool, pathQu
 				h.failTunnel(ctx, st, lastErr, pool)
 				return
 			}
-			reason := "no available server"
-			switch {
-			case errors.Is(err, balancer.ErrQueueFull):
-				reason = "queue full"
-			case errors.Is(err, balancer.ErrQueueTimeout):
-				reason = "queue timeout"
-			}
-			h.fail(ctx, st, fasthttp.StatusServiceUnavailable, reason, pool)
+			h.fail(ctx, st, fasthttp.StatusServiceUnavailable, acquireReason(err), pool)
 			return
 		}
 		st.server = srv
