@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,13 +22,18 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "listen address")
 	id := flag.String("id", "", "instance ID (default: host name and PID)")
+	compress := flag.Bool("compress", false, "compress responses when the client accepts it (as a backend without lb in front would)")
 	flag.Parse()
 	if *id == "" {
 		host, _ := os.Hostname()
 		*id = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
+	handler := whoami(*id)
+	if *compress {
+		handler = fasthttp.CompressHandlerBrotliLevel(handler, fasthttp.CompressBrotliDefaultCompression, fasthttp.CompressDefaultCompression)
+	}
 	s := &fasthttp.Server{
-		Handler:      whoami(*id),
+		Handler:      handler,
 		Name:         "backend",
 		ReadTimeout:  30 * time.Second,
 		WriteTimeout: 30 * time.Second,
@@ -59,10 +65,38 @@ func whoami(id string) fasthttp.RequestHandler {
 		case "/healthz":
 			ctx.SetContentType("text/plain; charset=utf-8")
 			ctx.WriteString("ok\n")
+		case "/json":
+			// ?kb=N: a JSON document of about N KiB, for compression tests
+			// and benchmarks.
+			ctx.SetContentType("application/json")
+			ctx.SetBody(jsonDoc(ctx.QueryArgs().GetUintOrZero("kb")))
 		default:
 			ctx.SetContentType("application/json")
 			fmt.Fprintf(ctx, "{\"instance\":%q,\"pid\":%d,\"gomaxprocs\":%d,\"path\":%q}\n",
 				id, pid, runtime.GOMAXPROCS(0), ctx.Path())
 		}
 	}
+}
+
+// jsonDocs caches the documents /json serves, by size in KiB.
+var jsonDocs sync.Map
+
+// jsonDoc returns a JSON list of items of about kb KiB.
+func jsonDoc(kb int) []byte {
+	if kb < 0 || kb > 16<<10 {
+		kb = 0
+	}
+	if d, ok := jsonDocs.Load(kb); ok {
+		return d.([]byte)
+	}
+	d := []byte(`{"items":[`)
+	for i := 0; len(d) < kb<<10; i++ {
+		if i > 0 {
+			d = append(d, ',')
+		}
+		d = fmt.Appendf(d, `{"id":%d,"name":"item-%06d","price":%d.99}`, i, i, i%1000)
+	}
+	d = append(d, "]}\n"...)
+	jsonDocs.Store(kb, d)
+	return d
 }

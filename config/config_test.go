@@ -59,6 +59,16 @@ func TestLoadGood(t *testing.T) {
 			Output: "/var/log/lb/error.log",
 			Access: AccessLog{Enabled: ptr(false), Output: "/var/log/lb/access.log", Format: "json"},
 		},
+		Compression: Compression{
+			Present:      true,
+			Enabled:      ptr(true),
+			Algorithms:   []string{"br", "gzip"},
+			Levels:       map[string]int{"br": 5, "gzip": 6}, // gzip defaulted
+			MinLength:    1 << 10,
+			Types:        []string{"text/*", "application/json", "application/*+json", "image/svg+xml"},
+			ExcludePaths: []string{"/download/", "/events"},
+			Offload:      ptr(true),
+		},
 		Routes: []Route{{
 			Name: "api",
 			Match: Match{
@@ -73,9 +83,30 @@ func TestLoadGood(t *testing.T) {
 			Name:  "route-2",
 			Match: Match{Hosts: StringList{"static.example.com"}},
 			Pool:  "static",
+			Compression: Compression{
+				Present:      true,
+				Enabled:      ptr(true),
+				Algorithms:   []string{"gzip"},
+				Levels:       map[string]int{"gzip": 9},
+				MinLength:    512,
+				Types:        []string{"text/css", "application/javascript"},
+				ExcludePaths: []string{"/raw/"},
+				Offload:      ptr(false),
+			},
 		}, {
 			Name: "route-3",
 			Pool: "web",
+			// compression: {enabled: false}: off, the rest defaulted.
+			Compression: Compression{
+				Present:    true,
+				Enabled:    ptr(false),
+				Algorithms: []string{"br", "gzip"},
+				Levels:     map[string]int{"br": 4, "gzip": 6},
+				MinLength:  256,
+				Types: []string{"text/*", "application/json", "application/javascript", "application/xml",
+					"application/*+json", "application/*+xml", "image/svg+xml", "application/wasm"},
+				Offload: ptr(true),
+			},
 		}},
 		Pools: []Pool{{
 			Name:    "api",
@@ -198,6 +229,15 @@ func TestLoadGood(t *testing.T) {
 	if p := got.Pool("nope"); p != nil {
 		t.Errorf(`Pool("nope") = %+v, want nil`, p)
 	}
+	for i, wantOn := range []bool{true, true, false} {
+		r := &got.Routes[i]
+		if c := r.CompressionFor(&got.Compression); c.On() != wantOn {
+			t.Errorf("route %s: compression on = %v, want %v", r.Name, c.On(), wantOn)
+		}
+	}
+	if c := got.Routes[0].CompressionFor(&got.Compression); c != &got.Compression {
+		t.Errorf("route api without a block: CompressionFor = %p, want the global block %p", c, &got.Compression)
+	}
 }
 
 // TestGoodConfigUsesEveryKey keeps good.yaml complete: every key of the
@@ -303,6 +343,8 @@ pools: {web: {servers: [{address: "127.0.0.1:9001"}]}}
 		name      string
 		got, want any
 	}{
+		{"Compression (absent: off)", c.Compression, Compression{}},
+		{"route Compression (absent: the global block)", c.Routes[0].Compression, Compression{}},
 		{"HealthCheck (absent: off)", p.HealthCheck, HealthCheck{}},
 		{"Sticky (absent: off)", p.Sticky, Sticky{}},
 		{"Passive", p.Passive, Passive{MaxFails: 1, FailTimeout: 10 * time.Second, Failures: StringList{"connect", "timeout", "error"}}},

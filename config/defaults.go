@@ -44,19 +44,48 @@ const (
 	defaultRetryAttempts     = 3
 	defaultRetryMaxBodyBytes = 1 << 20
 	defaultStickyCookie      = "lb"
+
+	defaultCompressionMinLength = 256
 )
+
+// Compression levels: the range each algorithm accepts and the default.
+// Brotli's 4 and gzip's 6 are the usual trade-offs for compressing on the
+// fly (Nginx brotli_comp_level is 6 but costs far more CPU per byte).
+var compressionLevels = map[string]struct{ min, max, def int }{
+	"br":   {0, 11, 4},
+	"gzip": {1, 9, 6},
+}
 
 // The default lists are functions so that every pool gets slices of its
 // own: a Config shares no backing array with another.
 func defaultFailures() StringList { return StringList{"connect", "timeout", "error"} }
 func defaultRetryOn() StringList  { return StringList{"connect", "error"} }
 
+// defaultCompressionAlgorithms is the default compression.algorithms.
+func defaultCompressionAlgorithms() []string { return []string{"br", "gzip"} }
+
+// defaultCompressionTypes is the default compression.types: text, and the
+// structured text formats that are not compressed already.
+func defaultCompressionTypes() []string {
+	return []string{
+		"text/*",
+		"application/json",
+		"application/javascript",
+		"application/xml",
+		"application/*+json",
+		"application/*+xml",
+		"image/svg+xml",
+		"application/wasm",
+	}
+}
+
 // setDefaults fills every field whose key was left out of the file (or
 // written as null). A key written with a zero value ("weight: 0",
 // `level: ""`) keeps it, for validation to reject rather than repair.
-// A pool's health_check and sticky are the exception that proves the
-// rule: their presence, even as null, is what turns them on, and only
-// then are their fields defaulted.
+// A pool's health_check and sticky, and the compression blocks (global
+// and per route), are the exception that proves the rule: their presence,
+// even as null, is what turns them on, and only then are their fields
+// defaulted.
 func setDefaults(c *Config, pos *positions) {
 	unset := func(format string, args ...any) bool {
 		return !pos.set[fmt.Sprintf(format, args...)]
@@ -106,9 +135,17 @@ func setDefaults(c *Config, pos *positions) {
 		c.Log.Access.Format = c.Log.Format
 	}
 
+	// Written at all, even as null or {}, a compression block is present;
+	// a route's block is defaulted on its own, not from the global one.
+	if pos.has("compression") {
+		compressionDefaults(&c.Compression, func(key string) bool { return unset("compression.%s", key) })
+	}
 	for i := range c.Routes {
 		if unset("routes[%d].name", i) {
 			c.Routes[i].Name = fmt.Sprintf("route-%d", i+1)
+		}
+		if pos.has(fmt.Sprintf("routes[%d].compression", i)) {
+			compressionDefaults(&c.Routes[i].Compression, func(key string) bool { return unset("routes[%d].compression.%s", i, key) })
 		}
 	}
 
@@ -236,3 +273,38 @@ func healthCheckDefaults(h *HealthCheck, unset func(key string) bool) {
 		h.Fall = defaultFall
 	}
 }
+
+// compressionDefaults marks a written compression block present and fills
+// the keys left out of it. Levels are filled for the listed algorithms
+// that have none (unknown algorithms are left for validation to report).
+func compressionDefaults(c *Compression, unset func(key string) bool) {
+	c.Present = true
+	if c.Enabled == nil && unset("enabled") {
+		c.Enabled = ptrTo(true)
+	}
+	if unset("algorithms") {
+		c.Algorithms = defaultCompressionAlgorithms()
+	}
+	for _, alg := range c.Algorithms {
+		level, known := compressionLevels[alg]
+		if _, set := c.Levels[alg]; !known || set {
+			continue
+		}
+		if c.Levels == nil {
+			c.Levels = map[string]int{}
+		}
+		c.Levels[alg] = level.def
+	}
+	if unset("min_length") {
+		c.MinLength = defaultCompressionMinLength
+	}
+	if unset("types") {
+		c.Types = defaultCompressionTypes()
+	}
+	if c.Offload == nil && unset("offload") {
+		c.Offload = ptrTo(true)
+	}
+}
+
+// ptrTo returns a pointer to a new variable holding v.
+func ptrTo[T any](v T) *T { return &v }

@@ -80,10 +80,12 @@ func checkValidConfig(t *testing.T, c *Config) {
 			t.Errorf("listener not defaulted: %+v", l)
 		}
 	}
+	checkValidCompression(t, "compression", &c.Compression)
 	for _, r := range c.Routes {
 		if r.Name == "" || c.Pool(r.Pool) == nil {
 			t.Errorf("route %+v: no name or unknown pool", r)
 		}
+		checkValidCompression(t, "route "+r.Name+" compression", &r.Compression)
 	}
 	for _, p := range c.Pools {
 		primaries := 0
@@ -166,5 +168,44 @@ func checkValidPoolExtras(t *testing.T, p *Pool) {
 	}
 	if s := p.Sticky; s.Enabled && checkCookieName(s.Cookie) != "" || !s.Enabled && s != (Sticky{}) {
 		t.Errorf("pool %s: bad sticky %+v", p.Name, s)
+	}
+}
+
+// checkValidCompression asserts the promises about a valid compression
+// block: zero when absent; when present, defaulted, with known algorithms
+// listed once, a level in range for each of them and no other, and
+// well-formed types and paths.
+func checkValidCompression(t *testing.T, name string, c *Compression) {
+	t.Helper()
+	if !c.Present {
+		if !reflect.DeepEqual(*c, Compression{}) || c.On() {
+			t.Errorf("%s absent but set: %+v", name, *c)
+		}
+		return
+	}
+	if c.Enabled == nil || c.Offload == nil || c.MinLength <= 0 || len(c.Algorithms) == 0 || len(c.Types) == 0 || c.On() != *c.Enabled {
+		t.Errorf("%s not defaulted: %+v", name, *c)
+	}
+	if len(c.Levels) != len(c.Algorithms) {
+		t.Errorf("%s: levels %v for algorithms %v", name, c.Levels, c.Algorithms)
+	}
+	seen := map[string]bool{}
+	for _, alg := range c.Algorithms {
+		r, known := compressionLevels[alg]
+		level, ok := c.Levels[alg]
+		if !known || seen[alg] || !ok || level < r.min || level > r.max {
+			t.Errorf("%s: bad algorithm %q or level %d", name, alg, level)
+		}
+		seen[alg] = true
+	}
+	for _, typ := range c.Types {
+		if checkMediaRange(typ) != "" {
+			t.Errorf("%s: bad type %q", name, typ)
+		}
+	}
+	for _, p := range c.ExcludePaths {
+		if checkPathPrefix(p) != "" {
+			t.Errorf("%s: bad exclude path %q", name, p)
+		}
 	}
 }

@@ -29,8 +29,11 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful stop. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
-	Log    Log     `yaml:"log"`
-	Routes []Route `yaml:"routes"`
+	Log Log `yaml:"log"`
+	// Compression configures response compression for every route; a
+	// route's own compression block replaces it. Absent: off.
+	Compression Compression `yaml:"compression"`
+	Routes      []Route     `yaml:"routes"`
 	// Pools are written as a YAML mapping from pool name to pool; the
 	// order of the file is kept.
 	Pools []Pool `yaml:"pools"`
@@ -96,6 +99,71 @@ type Route struct {
 	// non-idempotent requests on timeouts, errors and statuses too, not
 	// only on connect failures. Default false.
 	RetryNonIdempotent bool `yaml:"retry_non_idempotent"`
+	// Compression, when present, replaces the global compression block for
+	// this route (`compression: {enabled: false}` turns it off here).
+	// Blocks are not merged: keys left out of a route's block get their
+	// defaults, not the global block's values. See CompressionFor.
+	Compression Compression `yaml:"compression"`
+}
+
+// Compression configures compressing responses at the edge, so that
+// servers need not (Nginx gzip and brotli modules). lb compresses a
+// response when the client accepts one of Algorithms, the response is not
+// already encoded, its Content-Type is one of Types, its path starts with
+// none of ExcludePaths, and its length, when known, is at least MinLength.
+//
+// Written at all (even as "compression: {}" or with a null value) the block
+// is Present and its keys left out get the defaults given below, whether
+// or not it is enabled; absent, every field is zero. Like every key, one
+// written with a bad value is refused, never repaired.
+type Compression struct {
+	// Present is true when the compression key is written (even as {}).
+	Present bool `yaml:"-"`
+	// Enabled defaults to true when the block is present.
+	Enabled *bool `yaml:"enabled"`
+	// Algorithms in server preference order (used when the client's
+	// Accept-Encoding rates several equally): br, gzip, lower-case, each
+	// at most once. Not empty (set enabled: false to turn compression
+	// off). Default [br, gzip].
+	Algorithms []string `yaml:"algorithms"`
+	// Levels per algorithm: br 0..11 (default 4), gzip 1..9 (default 6).
+	// Only listed algorithms may be given a level; after defaulting every
+	// listed algorithm has one.
+	Levels map[string]int `yaml:"levels"`
+	// MinLength: bodies of known length below it are sent as they are
+	// (Nginx gzip_min_length); bodies of unknown length (streamed) are
+	// compressed. Default 256. Like every size it must be positive: 0 is
+	// refused, and 1 compresses every body.
+	MinLength ByteSize `yaml:"min_length"`
+	// Types are the media types compressed, matched against the response's
+	// Content-Type without its parameters, ignoring case. Each is written
+	// in lower case as "type/subtype", where the subtype may be "*" (any:
+	// "text/*") or "*+SUFFIX" (any with that structured-syntax suffix:
+	// "application/*+json"); "*/*" is refused, as most binary types are
+	// compressed already. Not empty. Default: see defaultCompressionTypes.
+	Types []string `yaml:"types"`
+	// ExcludePaths are path prefixes (each starting with "/") whose
+	// responses are never compressed. Default none.
+	ExcludePaths []string `yaml:"exclude_paths"`
+	// Offload: when lb will compress, it does not forward Accept-Encoding,
+	// so the backend sends identity and spends no CPU on it. Default true.
+	Offload *bool `yaml:"offload"`
+}
+
+// On reports whether compression is turned on: the block is present and
+// not disabled.
+func (c *Compression) On() bool {
+	return c.Present && (c.Enabled == nil || *c.Enabled)
+}
+
+// CompressionFor returns the compression settings that apply to requests
+// the route takes: its own block when it has one, otherwise global (the
+// Config's block).
+func (r *Route) CompressionFor(global *Compression) *Compression {
+	if r.Compression.Present {
+		return &r.Compression
+	}
+	return global
 }
 
 // Match holds the conditions of a route; all given ones must hold. An empty

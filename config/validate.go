@@ -23,6 +23,7 @@ func validate(c *Config, pos *positions, bad map[string]bool, errs *errorList) {
 	v.listeners(c.Listeners)
 	c.TrustedPrefixes = v.trustedProxies(c.TrustedProxies)
 	v.log(&c.Log)
+	v.compression("compression", &c.Compression)
 	v.routes(c.Routes, c.Pools)
 	v.pools(c.Pools)
 }

@@ -42,6 +42,7 @@ func (v *validator) routes(routes []Route, pools []Pool) {
 		}
 
 		v.match(p+".match", &r.Match)
+		v.compression(p+".compression", &r.Compression)
 	}
 }
 
@@ -101,7 +102,7 @@ func (v *validator) match(path string, m *Match) {
 // verdict on each entry ("" when fine).
 func (v *validator) headerMap(path string, headers map[string]string, check func(name, value string) string) {
 	seen := firstSeen{}
-	for _, name := range v.fileOrder(path, headers) {
+	for _, name := range fileOrder(v.pos, path, headers) {
 		key := join(path, name)
 		if !isToken(name) {
 			v.errorf(key, "bad header name %s: not an HTTP token", quote(name))
@@ -119,13 +120,13 @@ func (v *validator) headerMap(path string, headers map[string]string, check func
 
 // fileOrder returns the keys of a map decoded from path in the order the
 // file gives them, so that problems are reported deterministically.
-func (v *validator) fileOrder(path string, m map[string]string) []string {
+func fileOrder[V any](pos *positions, path string, m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b string) int {
-		return cmp.Or(cmp.Compare(v.pos.line(join(path, a)), v.pos.line(join(path, b))), cmp.Compare(a, b))
+		return cmp.Or(cmp.Compare(pos.line(join(path, a)), pos.line(join(path, b))), cmp.Compare(a, b))
 	})
 	return keys
 }

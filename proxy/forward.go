@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"lb/balancer"
+	"lb/compress"
 )
 
 // forward sends the request to servers of pool, retrying on another
@@ -27,6 +28,8 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 	if pool.Sticky != nil {
 		st.stickyID = balancer.RequestCookie(&req.Header, str(pool.Sticky.Cookie))
 	}
+	st.coding = st.negotiate(&req.Header)
+	st.offload = st.coding != compress.Identity && st.route.Compression.Offload
 	st.copyRequestHeaders(ctx, snap, pool, hasHost)
 
 	// The body: small ones are read whole and can be sent again on a
@@ -132,28 +135,43 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 
 	resp := &ctx.Response
 	rl.resp.Header.CopyTo(&resp.Header)
-	if rl.resp.IsBodyStream() {
-		// fasthttp relays the body after the handler returns, chunk by
-		// chunk when its length is unknown, and then closes the relay.
-		resp.SetBodyStream(rl, rl.resp.Header.ContentLength())
-	} else {
-		resp.SetBody(rl.resp.Body())
-		if cl := rl.resp.Header.ContentLength(); req.Header.IsHead() && cl >= 0 {
-			resp.Header.SetContentLength(cl) // HEAD: the GET's length
-		}
-		rl.discard()
-	}
 	st.editResponse(&resp.Header, &pool.ResponseHeaders)
 	if pool.Sticky != nil && string(st.stickyID) != st.server.ID {
 		st.setStickyCookie(&resp.Header, pool.Sticky, st.server.ID)
 	}
-	if rl.resp.IsBodyStream() && rl.resp.Header.ContentLength() == -1 {
-		// Chunked: trailers may follow the body. Only then: a body with
-		// a length has none. The relay copies them at the body's end.
-		rl.out, rl.ops = &resp.Header, &pool.ResponseHeaders
-		if names := rl.resp.Header.PeekTrailerKeys(); len(names) > 0 {
-			announceTrailers(&resp.Header, names, rl.ops.dropTrailer)
+	if rl.resp.IsBodyStream() {
+		cl := rl.resp.Header.ContentLength()
+		if cl == -1 {
+			// Chunked: trailers may follow the body. Only then: a body
+			// with a length has none. The relay copies them at its end.
+			rl.out, rl.ops = &resp.Header, &pool.ResponseHeaders
+			if names := rl.resp.Header.PeekTrailerKeys(); len(names) > 0 {
+				announceTrailers(&resp.Header, names, rl.ops.dropTrailer)
+			}
 		}
+		// fasthttp relays the body after the handler returns, chunk by
+		// chunk when its length is unknown, and then closes the relay.
+		if st.compressing(ctx, resp, cl) {
+			h.compressInto(resp, rl, st.coding, st.route.Compression.Policy.Level(st.coding))
+		} else {
+			resp.SetBodyStream(rl, cl)
+		}
+	} else {
+		body := rl.resp.Body()
+		if st.compressing(ctx, resp, len(body)) {
+			resp.ResetBody()
+			cw := compress.NewWriter(st.coding, st.route.Compression.Policy.Level(st.coding), resp.BodyWriter())
+			_, _ = cw.Write(body)
+			_ = cw.Close()
+			cw.Release()
+			resp.Header.SetContentLength(len(resp.Body()))
+		} else {
+			resp.SetBody(body)
+			if cl := rl.resp.Header.ContentLength(); req.Header.IsHead() && cl >= 0 {
+				resp.Header.SetContentLength(cl) // HEAD: the GET's length
+			}
+		}
+		rl.discard()
 	}
 	// An upstream "Connection: close" ends the pooled connection, never
 	// the client's; a client's own "Connection: close" ends its own.

@@ -87,7 +87,10 @@ type scratch struct {
 	tokens [][]byte    // field names listed in Connection
 	dels   [][]byte    // exact names to delete
 	kept   [][2][]byte // fields to put back, in order
-	buf    []byte      // backing bytes for all of the above
+	// offload drops Accept-Encoding from the request sent upstream: lb
+	// compresses the answer itself.
+	offload bool
+	buf     []byte // backing bytes for all of the above
 }
 
 func (s *scratch) reset() {
@@ -95,6 +98,7 @@ func (s *scratch) reset() {
 	s.dels = s.dels[:0]
 	s.kept = s.kept[:0]
 	s.buf = s.buf[:0]
+	s.offload = false
 }
 
 // keep copies b into the scratch buffer and returns the copy, which stays
@@ -134,7 +138,7 @@ func (s *scratch) connectionTokens(k, v []byte) {
 // pool.
 func (s *scratch) dropRequest(k []byte, ops *HeaderOps) bool {
 	return foldIn(k, hopByHop) || foldIn(k, s.tokens) || foldIn(k, managed) ||
-		foldIn(k, ops.Remove) || ops.sets(k)
+		foldIn(k, ops.Remove) || ops.sets(k) || (s.offload && foldEqual(k, hAcceptEncoding))
 }
 
 // dropResponse reports whether a response field is removed: hop-by-hop,

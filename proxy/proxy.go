@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"lb/balancer"
+	"lb/compress"
 )
 
 // Handler serves client requests from the current snapshot. It is safe
@@ -33,6 +34,7 @@ type Handler struct {
 	now    func() time.Time
 	states sync.Pool // *state
 	relays sync.Pool // *relay
+	bufs   sync.Pool // *[]byte, for compressing streams
 	tun    tunnels   // open Upgrade tunnels
 }
 
@@ -42,6 +44,7 @@ func New(snap *Snapshot, access *zap.Logger) *Handler {
 	h := &Handler{access: access, now: time.Now}
 	h.states.New = func() any { return new(state) }
 	h.relays.New = func() any { return &relay{pool: &h.relays} }
+	h.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	h.snap.Store(snap)
 	return h
 }
@@ -87,7 +90,10 @@ type state struct {
 	upstream    time.Duration // all attempts together
 	attempts    int
 	tried       balancer.Tried
-	stickyID    []byte // the client's sticky cookie value
+	stickyID    []byte             // the client's sticky cookie value
+	coding      compress.Algorithm // lb compresses the answer with it
+	ccBuf       [][]byte           // Cache-Control values of the answer
+	varyBuf     [][]byte           // Vary values of the answer
 	client      netip.Addr
 	requestID   []byte
 	host        []byte
@@ -98,6 +104,7 @@ func (st *state) reset() {
 	st.scratch.reset()
 	st.route, st.server, st.upstream = nil, nil, 0
 	st.attempts, st.stickyID = 0, nil
+	st.coding = compress.Identity
 	st.body = limitedBody{}
 	st.tried.Reset()
 	st.client = netip.Addr{}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"lb/balancer"
+	"lb/compress"
 	"lb/route"
 )
 
@@ -24,6 +25,16 @@ type Route struct {
 	// RetryNonIdempotent lets the pool retry non-idempotent requests on
 	// timeouts, errors and statuses, not only on connect failures.
 	RetryNonIdempotent bool
+	// Compression, when not nil, compresses eligible responses.
+	Compression *Compression
+}
+
+// Compression is a route's response compression.
+type Compression struct {
+	Policy *compress.Policy
+	// Offload drops Accept-Encoding from requests lb will compress the
+	// answer to, so that the server sends identity and spends no CPU.
+	Offload bool
 }
 
 // Pool is a balancer pool with the forwarding settings of its servers.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"lb/balancer"
+	"lb/compress"
 	"lb/config"
 	"lb/health"
 	"lb/proxy"
@@ -148,4 +149,26 @@ func healthConfig(hc *config.HealthCheck) health.Config {
 		}
 	}
 	return c
+}
+
+// compression compiles a route's compression block; nil when off.
+func compression(c *config.Compression) *proxy.Compression {
+	if c == nil || !c.On() {
+		return nil
+	}
+	p := &compress.Policy{
+		Levels:       map[compress.Algorithm]int{},
+		MinLength:    int(c.MinLength),
+		Types:        c.Types,
+		ExcludePaths: c.ExcludePaths,
+	}
+	for _, name := range c.Algorithms {
+		if a, ok := compress.ParseAlgorithm(name); ok {
+			p.Prefer = append(p.Prefer, a)
+			if level, ok := c.Levels[name]; ok {
+				p.Levels[a] = level
+			}
+		}
+	}
+	return &proxy.Compression{Policy: p, Offload: c.Offload == nil || *c.Offload}
 }

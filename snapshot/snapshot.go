@@ -63,7 +63,12 @@ func Build(cfg *config.Config, prev *proxy.Snapshot) (*proxy.Snapshot, error) {
 		if p == nil {
 			return nil, fmt.Errorf("snapshot: route %q: unknown pool %q", r.Name, r.Pool)
 		}
-		targets[i] = &proxy.Route{Name: r.Name, Pool: p, RetryNonIdempotent: r.RetryNonIdempotent}
+		targets[i] = &proxy.Route{
+			Name:               r.Name,
+			Pool:               p,
+			RetryNonIdempotent: r.RetryNonIdempotent,
+			Compression:        compression(r.CompressionFor(&cfg.Compression)),
+		}
 	}
 	table, err := route.New(rules)
 	if err != nil {
