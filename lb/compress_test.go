@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -91,4 +92,44 @@ pools:
 
 func decodeBrotli(b []byte) ([]byte, error) {
 	return io.ReadAll(brotli.NewReader(bytes.NewReader(b)))
+}
+
+// TestCurlCompressedThroughDefaultConfig: curl --compressed through lb
+// running the repository's config.yaml (the one make run uses, on free
+// ports) gets brotli and decodes it to the backend's JSON.
+func TestCurlCompressedThroughDefaultConfig(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatal("curl is missing: make test installs it (scripts/deps.sh)")
+	}
+	backend := startFarm(t, 1)[0]
+	data, err := os.ReadFile("../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer(`":8080"`, `"127.0.0.1:0"`,
+		"127.0.0.1:9001", backend, "      - address: 127.0.0.1:9002\n", "", "      - address: 127.0.0.1:9003\n", "",
+		"format: console", "format: json").Replace(string(data))
+	path := filepath.Join(t.TempDir(), "lb.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lb := start(t, "lb", "-config", path)
+	url := "http://" + lb.waitFor(t, lbAddrRe) + "/json?kb=64"
+
+	out, err := exec.Command(curl, "-sS", "--compressed", "-D", "-", url).Output()
+	if err != nil {
+		t.Fatalf("curl: %v", err)
+	}
+	head, body, _ := strings.Cut(string(out), "\r\n\r\n")
+	if !strings.Contains(strings.ToLower(head), "content-encoding: br") {
+		t.Fatalf("curl --compressed got head\n%s\nwant Content-Encoding: br", head)
+	}
+	direct, err := exec.Command(curl, "-sS", "http://"+backend+"/json?kb=64").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != string(direct) {
+		t.Fatalf("decoded body of %d bytes differs from the backend's %d", len(body), len(direct))
+	}
 }

@@ -2,4 +2,15 @@
 # Installs what lb's build and tests need on a fresh Debian machine with Go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Debian packages the tests run for real (curl: the end-to-end
+# compression test).
+need=()
+command -v curl >/dev/null 2>&1 || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
 go mod download
