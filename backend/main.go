@@ -65,6 +65,11 @@ func whoami(id string) fasthttp.RequestHandler {
 		case "/healthz":
 			ctx.SetContentType("text/plain; charset=utf-8")
 			ctx.WriteString("ok\n")
+		case "/slow":
+			// ?ms=N: answer after N milliseconds (up to a minute), for
+			// draining and graceful-stop tests.
+			time.Sleep(time.Duration(min(ctx.QueryArgs().GetUintOrZero("ms"), 60000)) * time.Millisecond)
+			ctx.WriteString("slow\n")
 		case "/json":
 			// ?kb=N: a JSON document of about N KiB, for compression tests
 			// and benchmarks.

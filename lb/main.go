@@ -13,7 +13,16 @@ import (
 func main() {
 	path := flag.String("config", "config.yaml", "configuration file")
 	check := flag.Bool("check", false, "validate the configuration and exit (like nginx -t)")
+	pidFile := flag.String("pid", "", "PID file: written while serving, read by -s")
+	sig := flag.String("s", "", "send a command to the running lb and exit: reload or stop (like nginx -s; needs -pid)")
 	flag.Parse()
+	if *sig != "" {
+		if err := process.Signal(*pidFile, *sig); err != nil {
+			fmt.Fprintln(os.Stderr, "lb:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *check {
 		if err := process.Check(*path); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -22,7 +31,7 @@ func main() {
 		fmt.Printf("%s: configuration ok\n", *path)
 		return
 	}
-	if err := process.Run(*path); err != nil {
+	if err := process.Run(*path, *pidFile); err != nil {
 		fmt.Fprintln(os.Stderr, "lb:", err)
 		os.Exit(1)
 	}

@@ -79,6 +79,20 @@ func TestCheckAcceptsShippedConfigs(t *testing.T) {
 type proc struct {
 	cmd    *exec.Cmd
 	stderr *lineReader
+	done   chan struct{} // closed when the process has exited
+}
+
+// exitCode waits up to limit for the process to exit and returns its
+// status.
+func (p *proc) exitCode(t *testing.T, limit time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(limit):
+		t.Fatalf("process did not exit within %v", limit)
+		return -1
+	}
 }
 
 func start(t *testing.T, name string, args ...string) *proc {
@@ -91,12 +105,11 @@ func start(t *testing.T, name string, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, stderr: newLineReader(pr)}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); pw.Close(); close(done) }()
+	p := &proc{cmd: cmd, stderr: newLineReader(pr), done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); pw.Close(); close(p.done) }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		<-p.done
 	})
 	return p
 }
@@ -217,27 +230,14 @@ func TestRunFarmRoundRobinReloadAndStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = lb.cmd.Process.Signal(syscall.SIGHUP)
-	lb.waitFor(t, regexp.MustCompile(`"msg":"(reload failed)`))
+	// The log names the file and line of the error.
+	lb.waitFor(t, regexp.MustCompile(`"msg":"reload failed.*"error":"[^"]*(lb\.yaml:\d+: [^"]+)"`))
 	if _, h := ask(t, url); h.Get("X-Reloaded") != "yes" {
 		t.Fatalf("after a bad reload X-Reloaded = %q, want the previous config's yes", h.Get("X-Reloaded"))
 	}
 
 	_ = lb.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() {
-		for range lb.stderr.lines {
-		}
-		done <- nil
-	}()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("lb did not stop on SIGTERM")
-	}
-	for lb.cmd.ProcessState == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if code := lb.cmd.ProcessState.ExitCode(); code != 0 {
+	if code := lb.exitCode(t, 20*time.Second); code != 0 {
 		t.Fatalf("lb exited with %d after SIGTERM, want 0", code)
 	}
 }

@@ -45,6 +45,8 @@ type Process struct {
 	lns     []net.Listener
 	mu      sync.Mutex // serialises Reload and Shutdown; guards checks
 	checks  []*health.Checker
+	// lastReload is the outcome of the last reload; guarded by mu.
+	lastReload ReloadResult
 }
 
 // Start loads the configuration at path, opens its listeners and starts
@@ -144,20 +146,40 @@ func (p *Process) Reload() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cfg, err := config.Load(p.path)
-	if err != nil {
-		return err
+	if err == nil {
+		var snap *proxy.Snapshot
+		if snap, err = snapshot.Build(cfg, p.handler.Snapshot()); err == nil {
+			if !sameListeners(p.cfg, cfg) {
+				p.logs.Error.Warn("listener changes take effect at the next restart; the reload changed everything else")
+			}
+			p.swap(cfg, snap)
+		}
 	}
-	snap, err := snapshot.Build(cfg, p.handler.Snapshot())
-	if err != nil {
-		return err
-	}
+	p.lastReload = ReloadResult{At: time.Now(), Err: err}
+	return err
+}
+
+// swap publishes a new snapshot and restarts the health checks on it.
+func (p *Process) swap(cfg *config.Config, snap *proxy.Snapshot) {
 	// The new checkers start from the servers' current health: a server
 	// kept down stays down until it passes rise checks.
 	p.stopChecks()
 	p.handler.Store(snap)
 	p.startChecks(cfg, snap)
 	p.cfg = cfg
-	return nil
+}
+
+// ReloadResult is the outcome of the last reload attempt.
+type ReloadResult struct {
+	At  time.Time // zero: no reload yet
+	Err error     // nil: the new configuration serves
+}
+
+// LastReload returns the outcome of the last reload attempt.
+func (p *Process) LastReload() ReloadResult {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastReload
 }
 
 // startChecks starts the active health checks of snap's pools.
@@ -214,11 +236,22 @@ func (p *Process) closeListeners() {
 }
 
 // Run starts lb with the configuration at path and serves until SIGTERM
-// or SIGINT; SIGHUP reloads. A second stop signal exits at once.
-func Run(path string) error {
+// or SIGINT; SIGHUP reloads. A second stop signal exits at once. With
+// pidFile, the PID is written there for lb -s (and removed at exit).
+func Run(path, pidFile string) error {
 	p, err := Start(path)
 	if err != nil {
 		return err
+	}
+	if pidFile != "" {
+		remove, err := WritePID(pidFile)
+		if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = p.Shutdown(ctx)
+			return err
+		}
+		defer remove()
 	}
 	log := p.logs.Error
 	sigs := make(chan os.Signal, 2)
@@ -267,3 +300,16 @@ var _ fasthttp.Logger = zapPrintf{}
 
 // ShutdownTimeout returns the configured graceful stop bound.
 func (p *Process) ShutdownTimeout() time.Duration { return p.cfg.ShutdownTimeout }
+
+// sameListeners reports whether two configurations listen alike.
+func sameListeners(a, b *config.Config) bool {
+	if len(a.Listeners) != len(b.Listeners) {
+		return false
+	}
+	for i := range a.Listeners {
+		if a.Listeners[i] != b.Listeners[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -125,3 +125,10 @@ func TestReloadKeepsServerState(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func shutdown(t *testing.T, p *Process) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = p.Shutdown(ctx)
+}

@@ -1,0 +1,130 @@
+package main_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestReloadsUnderLoad: 20 reloads through `lb -s reload`, alternating
+// between two configurations that route to different backends, while
+// clients send at least 20,000 requests: none fails, and each new routing
+// is in effect within a second of its reload.
+func TestReloadsUnderLoad(t *testing.T) {
+	servers := startFarm(t, 2)
+	dir := t.TempDir()
+	cfgPath, pidPath := filepath.Join(dir, "lb.yaml"), filepath.Join(dir, "lb.pid")
+	write := func(server string) {
+		writeConfig(t, cfgPath, []string{server}, "")
+	}
+	write(servers[0])
+	lb := start(t, "lb", "-config", cfgPath, "-pid", pidPath)
+	addr := lb.waitFor(t, lbAddrRe)
+
+	var stop atomic.Bool
+	var sent, failed atomic.Int64
+	var wg sync.WaitGroup
+	client := &fasthttp.HostClient{Addr: addr, MaxConns: 16}
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				sent.Add(1)
+				code, _, err := client.GetTimeout(nil, "http://lb/whoami", 10*time.Second)
+				if err != nil || code != 200 {
+					failed.Add(1)
+					t.Errorf("request failed: %v %d", err, code)
+				}
+			}
+		}()
+	}
+	instanceOf := func() string {
+		_, body, err := client.GetTimeout(nil, "http://lb/whoami", 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w whoami
+		_ = json.Unmarshal(body, &w)
+		return w.Instance
+	}
+	var slowest time.Duration
+	for i := range 20 {
+		want := "backend-" + string(rune('1'+(i+1)%2))
+		write(servers[(i+1)%2])
+		at := time.Now()
+		if out, err := exec.Command(filepath.Join(binDir, "lb"), "-s", "reload", "-pid", pidPath).CombinedOutput(); err != nil {
+			t.Fatalf("lb -s reload: %v %s", err, out)
+		}
+		for instanceOf() != want {
+			if time.Since(at) > 5*time.Second {
+				t.Fatalf("reload %d: still routed to the old backend after 5s", i+1)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		slowest = max(slowest, time.Since(at))
+		time.Sleep(100 * time.Millisecond)
+	}
+	for sent.Load() < 20000 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("20 reloads under load: %d requests, %d failed; slowest switch %v", sent.Load(), failed.Load(), slowest)
+	if failed.Load() != 0 {
+		t.Fatalf("%d requests failed across reloads", failed.Load())
+	}
+	if slowest > time.Second {
+		t.Fatalf("a new routing took %v to take effect, want within 1s", slowest)
+	}
+}
+
+// TestGracefulStop: a slow request in flight at SIGTERM completes, new
+// connections are refused once the stop has begun, lb exits 0 and removes
+// its PID file.
+func TestGracefulStop(t *testing.T) {
+	servers := startFarm(t, 1)
+	dir := t.TempDir()
+	cfgPath, pidPath := filepath.Join(dir, "lb.yaml"), filepath.Join(dir, "lb.pid")
+	writeConfig(t, cfgPath, servers, "")
+	lb := start(t, "lb", "-config", cfgPath, "-pid", pidPath)
+	addr := lb.waitFor(t, lbAddrRe)
+
+	done := make(chan error, 1)
+	go func() {
+		code, body, err := fasthttp.GetTimeout(nil, "http://"+addr+"/slow?ms=1500", 10*time.Second)
+		if err == nil && (code != 200 || string(body) != "slow\n") {
+			err = fmt.Errorf("status %d body %q", code, body)
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := lb.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatal("a new connection was accepted after the stop began")
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the request in flight at SIGTERM: %v", err)
+	}
+	if code := lb.exitCode(t, 10*time.Second); code != 0 {
+		t.Fatalf("lb exited %d, want 0", code)
+	}
+	if _, err := os.Stat(pidPath); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("pid file left behind: %v", err)
+	}
+}
