@@ -84,9 +84,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 			h.fail(ctx, st, fasthttp.StatusServiceUnavailable, acquireReason(err), pool)
 			return
 		}
-		st.server = srv
-		st.tried.Add(srv)
-		st.attempts++
+		st.attempt(srv)
 
 		// The upstream URI is absolute so that fasthttp takes the server
 		// from it and the path and query from the bytes received,
@@ -99,10 +97,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		st.uri = append(st.uri, pathQuery...)
 		up.SetRequestURIBytes(st.uri)
 
-		timeout := pool.ResponseTimeout
-		if left := deadline.Sub(h.now()); left < timeout {
-			timeout = left
-		}
+		timeout := h.attemptTimeout(pool, deadline)
 		if rl != nil {
 			rl.discard() // the previous attempt's answer, not sent
 		}
@@ -199,6 +194,19 @@ func (h *Handler) failUpstream(ctx *fasthttp.RequestCtx, st *state, err error, p
 	}
 	status, reason := classify(err)
 	h.fail(ctx, st, status, reason, pool)
+}
+
+// attempt records that the request is tried on srv.
+func (st *state) attempt(srv *balancer.Server) {
+	st.server = srv
+	st.tried.Add(srv)
+	st.attempts++
+}
+
+// attemptTimeout is how long one attempt may take: the pool's response
+// timeout, or what is left of the retries' deadline.
+func (h *Handler) attemptTimeout(pool *Pool, deadline time.Time) time.Duration {
+	return min(pool.ResponseTimeout, deadline.Sub(h.now()))
 }
 
 // acquireReason names, for the access log, why no server took a request.

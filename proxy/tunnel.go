@@ -164,14 +164,9 @@ func (h *Handler) tunnel(ctx *fasthttp.RequestCtx, st *state, pool *Pool, pathQu
 			h.fail(ctx, st, fasthttp.StatusServiceUnavailable, acquireReason(err), pool)
 			return
 		}
-		st.server = srv
-		st.tried.Add(srv)
-		st.attempts++
+		st.attempt(srv)
 
-		timeout := pool.ResponseTimeout
-		if left := deadline.Sub(h.now()); left < timeout {
-			timeout = left
-		}
+		timeout := h.attemptTimeout(pool, deadline)
 		t0 := h.now()
 		conn, br, err := handshake(srv, head, resp, offered, timeout)
 		st.upstream += h.now().Sub(t0)
