@@ -157,6 +157,29 @@ func (p *Pool) SetServerState(s *Server, st State) bool {
 	return true
 }
 
+// SetServerAdminState records the admin override a for s, one of the
+// pool's servers, and applies the state it stands for as SetServerState
+// does, reporting whether the state changed. AdminNone clears the override
+// and leaves the state as it is (the next reload applies the
+// configuration's). Call it off the request path.
+func (p *Pool) SetServerAdminState(s *Server, a AdminState) bool {
+	s.SetAdminState(a)
+	if a == AdminNone {
+		return false
+	}
+	return p.SetServerState(s, a.State())
+}
+
+// Server returns the pool's server at addr, or nil.
+func (p *Pool) Server(addr string) *Server {
+	for _, s := range p.servers {
+		if s.Addr == addr {
+			return s
+		}
+	}
+	return nil
+}
+
 // SetSlowStart sets the time over which a server that comes back ramps its
 // weight from a small share to full (HAProxy slowstart). Zero turns it off.
 // Call it before the pool serves.

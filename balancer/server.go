@@ -40,6 +40,51 @@ func (s State) String() string {
 	return "unknown"
 }
 
+// AdminState is an operator override of a server's State set through the
+// admin API (HAProxy `set server ... state`). Unlike the configured state
+// it is runtime state: it survives a reload while the server stays in the
+// configuration, and goes with the server when a reload removes it.
+type AdminState int32
+
+// Admin overrides.
+const (
+	// AdminNone: the configuration decides the state.
+	AdminNone AdminState = iota
+	// AdminUp: ready (HAProxy `state ready`), whatever the configuration says.
+	AdminUp
+	// AdminDrain: draining (HAProxy `state drain`).
+	AdminDrain
+	// AdminDown: down for maintenance (HAProxy `state maint`).
+	AdminDown
+)
+
+// State returns the server state the override stands for; AdminNone
+// stands for none and returns StateUp.
+func (a AdminState) State() State {
+	switch a {
+	case AdminDrain:
+		return StateDraining
+	case AdminDown:
+		return StateDown
+	}
+	return StateUp
+}
+
+// String returns the override's name as used in the admin API.
+func (a AdminState) String() string {
+	switch a {
+	case AdminNone:
+		return "none"
+	case AdminUp:
+		return "up"
+	case AdminDrain:
+		return "drain"
+	case AdminDown:
+		return "down"
+	}
+	return "unknown"
+}
+
 // Server is one upstream address with its runtime state. It is safe for
 // concurrent use and must not be copied after first use. A Server is keyed
 // by pool name and address and carried from one snapshot to the next when
@@ -66,6 +111,7 @@ type Server struct {
 	ID string
 
 	state     atomic.Uint32 // a State
+	admin     atomic.Int32  // an AdminState: the admin API's override
 	inflight  atomic.Int64  // requests between Acquire and Release
 	requests  atomic.Uint64 // requests ever acquired
 	unhealthy atomic.Bool   // active checks say down
@@ -106,6 +152,14 @@ func (s *Server) State() State { return State(s.state.Load()) }
 func (s *Server) SetState(st State) bool {
 	return State(s.state.Swap(uint32(st))) != st
 }
+
+// AdminState returns the admin API's override of the server's state.
+func (s *Server) AdminState() AdminState { return AdminState(s.admin.Load()) }
+
+// SetAdminState records the override a without changing the state; the
+// snapshot builder uses it to carry an override to a rebuilt server. Code
+// that owns a Pool calls Pool.SetServerAdminState instead.
+func (s *Server) SetAdminState(a AdminState) { s.admin.Store(int32(a)) }
 
 // Available reports whether the server may take a new request now: it is
 // up, healthy, not ejected by passive checks, and below its connection

@@ -53,6 +53,7 @@ func TestLoadGood(t *testing.T) {
 			netip.MustParsePrefix("::1/128"),
 		},
 		ShutdownTimeout: 15 * time.Second,
+		Admin:           Admin{Enabled: true, Address: "0.0.0.0:9090", Token: "0123456789abcdef-admin"},
 		Log: Log{
 			Level:  "debug",
 			Format: "console",
@@ -653,5 +654,31 @@ func TestAliasBlowUpStops(t *testing.T) {
 func TestRepositoryConfigLoads(t *testing.T) {
 	if _, err := Load("../config.yaml"); err != nil {
 		t.Errorf("Load(../config.yaml):\n%v", err)
+	}
+}
+
+// TestAdminBlock pins the admin block's presence rule and defaults: absent
+// means no admin listener; written at all it listens on loopback.
+func TestAdminBlock(t *testing.T) {
+	const base = "listeners: [{address: \":8080\"}]\nroutes: [{pool: web}]\npools: {web: {servers: [{address: \"127.0.0.1:9001\"}]}}\n"
+	for _, tc := range []struct {
+		extra string
+		want  Admin
+	}{
+		{"", Admin{}},
+		{"admin:\n", Admin{Enabled: true, Address: "127.0.0.1:9090"}},
+		{"admin: {address: \"[::1]:0\"}\n", Admin{Enabled: true, Address: "[::1]:0"}},
+		{"admin: {address: \"localhost:9000\"}\n", Admin{Enabled: true, Address: "localhost:9000"}},
+		{"admin: {address: \"127.0.0.2:9000\", token: \"\"}\n", Admin{Enabled: true, Address: "127.0.0.2:9000"}},
+		{"admin: {address: \"10.0.0.1:9000\", token: \"abcdefghijklmnop\"}\n", Admin{Enabled: true, Address: "10.0.0.1:9000", Token: "abcdefghijklmnop"}},
+	} {
+		c, err := Parse("admin.yaml", []byte(base+tc.extra))
+		if err != nil {
+			t.Errorf("%q: %v", tc.extra, err)
+			continue
+		}
+		if c.Admin != tc.want {
+			t.Errorf("%q: Admin = %+v, want %+v", tc.extra, c.Admin, tc.want)
+		}
 	}
 }

@@ -46,6 +46,8 @@ const (
 	defaultStickyCookie      = "lb"
 
 	defaultCompressionMinLength = 256
+
+	defaultAdminAddress = "127.0.0.1:9090"
 )
 
 // Compression levels: the range each algorithm accepts and the default.
@@ -133,6 +135,15 @@ func setDefaults(c *Config, pos *positions) {
 	}
 	if unset("log.access.format") {
 		c.Log.Access.Format = c.Log.Format
+	}
+
+	// Written at all, even as null or {}, the admin block turns the admin
+	// listener on.
+	if pos.has("admin") {
+		c.Admin.Enabled = true
+		if unset("admin.address") {
+			c.Admin.Address = defaultAdminAddress
+		}
 	}
 
 	// Written at all, even as null or {}, a compression block is present;

@@ -30,6 +30,8 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
 	Log Log `yaml:"log"`
+	// Admin configures the admin API listener. Absent: there is none.
+	Admin Admin `yaml:"admin"`
 	// Compression configures response compression for every route; a
 	// route's own compression block replaces it. Absent: off.
 	Compression Compression `yaml:"compression"`
@@ -60,6 +62,22 @@ type Listener struct {
 	// MaxBodyBytes is the largest request body accepted (Nginx
 	// client_max_body_size). Default 8 MiB.
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+}
+
+// Admin configures the admin API (status and runtime commands) on an
+// address of its own (HAProxy stats socket, Nginx Plus API).
+type Admin struct {
+	// Enabled is true when the admin key is present, even with an empty
+	// mapping or a null value. When it is false every field is zero.
+	Enabled bool `yaml:"-"`
+	// Address is host:port. Default "127.0.0.1:9090". A host beyond
+	// loopback (anything but 127.0.0.0/8, ::1 and localhost, including an
+	// empty host: every interface) requires a Token.
+	Address string `yaml:"address"`
+	// Token, when set, is required as "Authorization: Bearer TOKEN" on
+	// every admin request: at least 16 printable ASCII characters, no
+	// spaces. Default: none (loopback only).
+	Token string `yaml:"token"`
 }
 
 // ByteSize is a size in bytes. In YAML it is an integer or a string with a

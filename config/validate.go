@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 )
@@ -23,6 +24,7 @@ func validate(c *Config, pos *positions, bad map[string]bool, errs *errorList) {
 	v.listeners(c.Listeners)
 	c.TrustedPrefixes = v.trustedProxies(c.TrustedProxies)
 	v.log(&c.Log)
+	v.admin(&c.Admin, c.Listeners)
 	v.compression("compression", &c.Compression)
 	v.routes(c.Routes, c.Pools)
 	v.pools(c.Pools)
@@ -207,4 +209,54 @@ func (v *validator) logOutput(key, o string) {
 	if strings.TrimSpace(o) == "" {
 		v.errorf(key, "must not be empty (want stdout, stderr or a file path)")
 	}
+}
+
+// minAdminToken is the shortest admin token accepted.
+const minAdminToken = 16
+
+func (v *validator) admin(a *Admin, ls []Listener) {
+	if !a.Enabled {
+		return
+	}
+	const ap = "admin.address"
+	switch msg := checkHostPort(a.Address, false, defaultAdminAddress); {
+	case a.Address == "":
+		v.errorf(ap, "required (host:port, e.g. %q)", defaultAdminAddress)
+	case msg != "":
+		v.errorf(ap, "%s", msg)
+	default:
+		if !strings.HasSuffix(a.Address, ":0") {
+			for i, l := range ls {
+				if l.Address == a.Address {
+					v.errorf(ap, "same address as %s (line %d)", index("listeners", i), v.pos.line(index("listeners", i)+".address"))
+					break
+				}
+			}
+		}
+		if a.Token == "" && !loopbackAddress(a.Address) {
+			v.errorf(ap, "a token is required to bind the admin API beyond loopback")
+		}
+	}
+	// The token is a secret: messages never quote it.
+	switch t := a.Token; {
+	case t == "":
+	case strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
+		v.errorf("admin.token", "bad token: want printable ASCII characters without spaces")
+	case len(t) < minAdminToken:
+		v.errorf("admin.token", "token too short: %d characters, want at least %d", len(t), minAdminToken)
+	}
+}
+
+// loopbackAddress reports whether host:port addr binds loopback only:
+// 127.0.0.0/8, ::1 or localhost.
+func loopbackAddress(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback()
 }

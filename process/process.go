@@ -17,6 +17,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
+	"lb/admin"
+	"lb/balancer"
 	"lb/config"
 	"lb/health"
 	"lb/logging"
@@ -43,8 +45,12 @@ type Process struct {
 	handler *proxy.Handler
 	servers []*fasthttp.Server
 	lns     []net.Listener
-	mu      sync.Mutex // serialises Reload and Shutdown; guards checks
-	checks  []*health.Checker
+	// The admin API, when configured: its handler, server and listener.
+	admin    *admin.Server
+	adminSrv *fasthttp.Server
+	adminLn  net.Listener
+	mu       sync.Mutex // serialises Reload and Shutdown; guards checks
+	checks   []*health.Checker
 	// lastReload is the outcome of the last reload; guarded by mu.
 	lastReload ReloadResult
 }
@@ -78,6 +84,18 @@ func Start(path string) (*Process, error) {
 		p.lns = append(p.lns, ln)
 		p.servers = append(p.servers, p.newServer(lc))
 	}
+	if cfg.Admin.Enabled {
+		ln, err := net.Listen("tcp", cfg.Admin.Address)
+		if err != nil {
+			p.stopChecks()
+			p.closeListeners()
+			logs.Close()
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		p.adminLn = ln
+		p.admin = admin.New(adminSource{p}, cfg.Admin.Token, logs.Error)
+		p.adminSrv = p.newAdminServer()
+	}
 	for i, s := range p.servers {
 		go func(s *fasthttp.Server, ln net.Listener, name string) {
 			if err := s.Serve(ln); err != nil {
@@ -86,7 +104,75 @@ func Start(path string) (*Process, error) {
 		}(s, p.lns[i], cfg.Listeners[i].Name)
 		logs.Error.Info("listening", zap.String("listener", cfg.Listeners[i].Name), zap.String("address", p.lns[i].Addr().String()))
 	}
+	if p.adminSrv != nil {
+		go func() {
+			if err := p.adminSrv.Serve(p.adminLn); err != nil {
+				p.logs.Error.Error("admin listener stopped", zap.Error(err))
+			}
+		}()
+		logs.Error.Info("admin listening", zap.String("address", p.adminLn.Addr().String()))
+	}
 	return p, nil
+}
+
+// AdminAddr returns the admin listener's bound address, or nil when the
+// configuration has no admin block.
+func (p *Process) AdminAddr() net.Addr {
+	if p.adminLn == nil {
+		return nil
+	}
+	return p.adminLn.Addr()
+}
+
+// newAdminServer returns the admin API's server. Its timeouts bound
+// reading a request and writing an answer; a drain call with a wait
+// blocks in the handler, which they do not bound.
+func (p *Process) newAdminServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:               p.admin.Handler,
+		Logger:                zapPrintf{p.logs.Error},
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           time.Minute,
+		MaxRequestBodySize:    4 << 10,
+		Concurrency:           256,
+		NoDefaultServerHeader: true,
+		CloseOnShutdown:       true,
+	}
+}
+
+// adminSource is the process as the admin API sees it.
+type adminSource struct{ p *Process }
+
+// Pools returns the served snapshot's pools, each once, in route order.
+func (a adminSource) Pools() []*balancer.Pool {
+	var pools []*balancer.Pool
+	seen := map[*balancer.Pool]bool{}
+	for _, r := range a.p.handler.Snapshot().Routes() {
+		if bp := r.Pool.Pool; !seen[bp] {
+			seen[bp] = true
+			pools = append(pools, bp)
+		}
+	}
+	return pools
+}
+
+func (a adminSource) Reload() error { return a.p.Reload() }
+
+func (a adminSource) LastReload() (time.Time, error) {
+	r := a.p.LastReload()
+	return r.At, r.Err
+}
+
+func (a adminSource) CheckStatus(s *balancer.Server) (health.Result, bool) {
+	a.p.mu.Lock()
+	defer a.p.mu.Unlock()
+	for _, c := range a.p.checks {
+		if r, ok := c.Status(s); ok {
+			return r, true
+		}
+	}
+	return health.Result{}, false
 }
 
 // Addrs returns the listeners' bound addresses, in configuration order.
@@ -152,6 +238,9 @@ func (p *Process) Reload() error {
 			if !sameListeners(p.cfg, cfg) {
 				p.logs.Error.Warn("listener changes take effect at the next restart; the reload changed everything else")
 			}
+			if p.cfg.Admin != cfg.Admin {
+				p.logs.Error.Warn("admin listener changes take effect at the next restart; the reload changed everything else")
+			}
 			p.swap(cfg, snap)
 		}
 	}
@@ -211,7 +300,17 @@ func (p *Process) Shutdown(ctx context.Context) error {
 			errs[i] = s.ShutdownWithContext(ctx)
 		}()
 	}
+	var adminErr error
+	if p.adminSrv != nil {
+		p.admin.Close() // drain calls waiting answer now
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			adminErr = p.adminSrv.ShutdownWithContext(ctx)
+		}()
+	}
 	wg.Wait()
+	errs = append(errs, adminErr)
 	// Tunnels (WebSockets) are hijacked connections that fasthttp neither
 	// counts nor waits for: give them until ctx is done, then close them.
 	if err := p.handler.CloseTunnels(ctx); err != nil {
@@ -232,6 +331,9 @@ func (p *Process) Shutdown(ctx context.Context) error {
 func (p *Process) closeListeners() {
 	for _, ln := range p.lns {
 		ln.Close()
+	}
+	if p.adminLn != nil {
+		p.adminLn.Close()
 	}
 }
 

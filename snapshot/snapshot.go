@@ -5,7 +5,8 @@
 //
 // Servers are keyed by pool name and address. A rebuild given the
 // previous snapshot carries each kept server's runtime state (health,
-// in-flight count, counters and keep-alive connections) into the new one.
+// in-flight count, counters, keep-alive connections and any admin API
+// override of its state) into the new one.
 package snapshot
 
 import (
@@ -88,14 +89,24 @@ func buildPool(pc *config.Pool, old map[serverKey]*balancer.Server) (*proxy.Pool
 			id = balancer.StableID(pc.Name, sc.Address)
 		}
 		if s == nil || !sameServer(s, pc, &sc, id) {
-			s = balancer.NewServer(sc.Address, sc.Weight, sc.Backup, int64(pc.MaxConnsPerServer))
-			s.ID = id
-			s.Client = newClient(sc.Address, pc)
-			s.ClientIdle = pc.Timeouts.Response
+			ns := balancer.NewServer(sc.Address, sc.Weight, sc.Backup, int64(pc.MaxConnsPerServer))
+			ns.ID = id
+			ns.Client = newClient(sc.Address, pc)
+			ns.ClientIdle = pc.Timeouts.Response
+			if s != nil {
+				// Still in the configuration: the admin override stays.
+				ns.SetAdminState(s.AdminState())
+			}
+			s = ns
 		}
-		// The operator's state comes from the configuration; health,
-		// ejections and counters stay with the server.
-		switch {
+		// The operator's state comes from the configuration unless the
+		// admin API overrode it: runtime changes survive a reload while
+		// the server stays in the configuration (HAProxy semantics), and
+		// go with it when the server is removed. Health, ejections and
+		// counters stay with the server.
+		switch a := s.AdminState(); {
+		case a != balancer.AdminNone:
+			s.SetState(a.State())
 		case sc.Down:
 			s.SetState(balancer.StateDown)
 		case sc.Drain:
