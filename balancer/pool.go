@@ -167,6 +167,11 @@ func (p *Pool) SetServerAdminState(s *Server, a AdminState) bool {
 	if a == AdminNone {
 		return false
 	}
+	if a.State() == StateUp && s.State() != StateUp {
+		// Out of rotation, the server may have been restarted: its idle
+		// keep-alive connections would each fail a request.
+		s.closeIdle()
+	}
 	return p.SetServerState(s, a.State())
 }
 

@@ -26,8 +26,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
-	for _, pkg := range []string{"lb", "backend"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, pkg), "lb/"+pkg).CombinedOutput()
+	for _, pkg := range []string{"lb", "backend", "scripts/rollingrestart"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, filepath.Base(pkg)), "lb/"+pkg).CombinedOutput()
 		if err != nil {
 			os.RemoveAll(dir)
 			panic(string(out))
