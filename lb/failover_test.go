@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -58,44 +56,8 @@ pools:
 	victim := servers[1]
 	victimPID := pidOf(t, victim)
 
-	type sample struct {
-		at       time.Time
-		instance string
-	}
-	var (
-		stop         atomic.Bool
-		sent, failed atomic.Int64
-		mu           sync.Mutex
-		samples      []sample
-		killAt       time.Time
-		restartAt    time.Time
-	)
-	client := &fasthttp.HostClient{Addr: addr, MaxConns: 16, MaxIdemponentCallAttempts: 1}
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				sent.Add(1)
-				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-				req.SetRequestURI("http://lb/whoami")
-				err := client.DoTimeout(req, resp, 10*time.Second)
-				if err != nil || resp.StatusCode() != 200 {
-					failed.Add(1)
-					t.Errorf("request failed: %v status %d body %q", err, resp.StatusCode(), resp.Body())
-				} else {
-					var w whoami
-					_ = json.Unmarshal(resp.Body(), &w)
-					mu.Lock()
-					samples = append(samples, sample{time.Now(), w.Instance})
-					mu.Unlock()
-				}
-				fasthttp.ReleaseRequest(req)
-				fasthttp.ReleaseResponse(resp)
-			}
-		}()
-	}
+	var killAt, restartAt time.Time
+	ld := startLoad(t, addr, 8)
 
 	// The load runs on a timeline: kill at 1s, restart at 3s, then long
 	// enough for rise checks and the whole slow start, and at least
@@ -109,14 +71,12 @@ pools:
 	restartAt = time.Now()
 	start(t, "backend", "-addr", victim, "-id", "backend-2-again").waitFor(t, backendAddrRe)
 	time.Sleep(5 * time.Second)
-	for sent.Load() < total {
-		time.Sleep(10 * time.Millisecond)
-	}
-	stop.Store(true)
-	wg.Wait()
-	n := int(sent.Load())
+	ld.waitSent(total)
+	sent, failed := ld.end()
+	n := int(sent)
+	samples := ld.samples
 
-	if f := failed.Load(); f != 0 {
+	if f := failed; f != 0 {
 		t.Fatalf("%d of %d requests failed, want none", f, n)
 	}
 
@@ -186,7 +146,7 @@ pools:
 		t.Fatal("the restarted backend never served a request")
 	}
 	t.Logf("failover: %d requests, %d failed, %d retried; last attempt on the dead server %v after the kill (limit %v); rejoined %v after restart; share per %v after rejoin: %.2f",
-		n, failed.Load(), retried, lastRetry.Sub(killAt), ejectBy.Sub(killAt), firstBack.Sub(restartAt), window, shares)
+		n, failed, retried, lastRetry.Sub(killAt), ejectBy.Sub(killAt), firstBack.Sub(restartAt), window, shares)
 	// Slow start is 3s: the first half-second gets a small share, the
 	// last ones about a third.
 	if len(shares) < 4 || shares[0] > 0.2 || shares[len(shares)-1] < 0.25 {

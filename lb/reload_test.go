@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -32,24 +30,8 @@ func TestReloadsUnderLoad(t *testing.T) {
 	lb := start(t, "lb", "-config", cfgPath, "-pid", pidPath)
 	addr := lb.waitFor(t, lbAddrRe)
 
-	var stop atomic.Bool
-	var sent, failed atomic.Int64
-	var wg sync.WaitGroup
-	client := &fasthttp.HostClient{Addr: addr, MaxConns: 16}
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				sent.Add(1)
-				code, _, err := client.GetTimeout(nil, "http://lb/whoami", 10*time.Second)
-				if err != nil || code != 200 {
-					failed.Add(1)
-					t.Errorf("request failed: %v %d", err, code)
-				}
-			}
-		}()
-	}
+	ld := startLoad(t, addr, 8)
+	client := &fasthttp.HostClient{Addr: addr}
 	instanceOf := func() string {
 		_, body, err := client.GetTimeout(nil, "http://lb/whoami", 10*time.Second)
 		if err != nil {
@@ -76,14 +58,11 @@ func TestReloadsUnderLoad(t *testing.T) {
 		slowest = max(slowest, time.Since(at))
 		time.Sleep(100 * time.Millisecond)
 	}
-	for sent.Load() < 20000 {
-		time.Sleep(10 * time.Millisecond)
-	}
-	stop.Store(true)
-	wg.Wait()
-	t.Logf("20 reloads under load: %d requests, %d failed; slowest switch %v", sent.Load(), failed.Load(), slowest)
-	if failed.Load() != 0 {
-		t.Fatalf("%d requests failed across reloads", failed.Load())
+	ld.waitSent(20000)
+	sent, failed := ld.end()
+	t.Logf("20 reloads under load: %d requests, %d failed; slowest switch %v", sent, failed, slowest)
+	if failed != 0 {
+		t.Fatalf("%d requests failed across reloads", failed)
 	}
 	if slowest > time.Second {
 		t.Fatalf("a new routing took %v to take effect, want within 1s", slowest)

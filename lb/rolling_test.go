@@ -9,8 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -67,24 +65,8 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	addr := lb.waitFor(t, lbAddrRe)
 	adminAddr := lb.waitFor(t, regexp.MustCompile(`"msg":"admin listening".*"address":"([^"]+)"`))
 
-	var stop atomic.Bool
-	var sent, failed atomic.Int64
-	var wg sync.WaitGroup
-	client := &fasthttp.HostClient{Addr: addr, MaxConns: 16}
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				sent.Add(1)
-				code, _, err := client.GetTimeout(nil, "http://lb/whoami", 10*time.Second)
-				if err != nil || code != 200 {
-					failed.Add(1)
-					t.Errorf("request failed: %v %d", err, code)
-				}
-			}
-		}()
-	}
+	ld := startLoad(t, addr, 8)
+	client := &fasthttp.HostClient{Addr: addr}
 	time.Sleep(300 * time.Millisecond)
 
 	restart := fmt.Sprintf(`pid=$(cat %[1]s/{port}.pid); kill -TERM $pid; while kill -0 $pid 2>/dev/null; do sleep 0.05; done; `+
@@ -95,8 +77,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		t.Fatalf("rollingrestart: %v\n%s", err, out)
 	}
 	time.Sleep(300 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
+	sent, failed := ld.end()
 
 	// Every backend is a new process now, and all take traffic.
 	seen := map[string]bool{}
@@ -109,9 +90,9 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		_ = json.Unmarshal(body, &w)
 		seen[w.Instance] = true
 	}
-	t.Logf("rolling restart of 3 backends under load: %d requests, %d failed; serving now: %v", sent.Load(), failed.Load(), seen)
-	if failed.Load() != 0 {
-		t.Fatalf("%d requests failed during the rolling restart", failed.Load())
+	t.Logf("rolling restart of 3 backends under load: %d requests, %d failed; serving now: %v", sent, failed, seen)
+	if failed != 0 {
+		t.Fatalf("%d requests failed during the rolling restart", failed)
 	}
 	for k := range seen {
 		if !strings.HasPrefix(k, "new-") {

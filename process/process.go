@@ -400,9 +400,6 @@ func (z zapPrintf) Printf(format string, args ...any) {
 
 var _ fasthttp.Logger = zapPrintf{}
 
-// ShutdownTimeout returns the configured graceful stop bound.
-func (p *Process) ShutdownTimeout() time.Duration { return p.cfg.ShutdownTimeout }
-
 // sameListeners reports whether two configurations listen alike.
 func sameListeners(a, b *config.Config) bool {
 	if len(a.Listeners) != len(b.Listeners) {

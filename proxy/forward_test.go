@@ -463,7 +463,7 @@ func TestInFlightCountsReturnToZeroAfterBurst(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &fasthttp.HostClient{Addr: lb.addr}
+			c := &fasthttp.HostClient{Addr: lb.addr, MaxIdemponentCallAttempts: 1} // every failure counts
 			for range 25 {
 				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 				req.SetRequestURI("http://x/")
