@@ -1,0 +1,364 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Set holds the listening sockets of one process by address, and the
+// client connections accepted on them. Its methods are safe for
+// concurrent use.
+type Set struct {
+	mu sync.Mutex
+	// inherited are the listeners the old process passed, not yet taken.
+	inherited map[string]*net.TCPListener
+	socks     map[string]*Socket
+	conns     map[*Conn]struct{}
+	// parent is the channel to the old process when this one was started
+	// by an upgrade; nil otherwise.
+	parent *net.UnixConn
+
+	// next is the channel to the new process while connections are
+	// handed to it.
+	next atomic.Pointer[net.UnixConn]
+	// sendErr is the first failure to hand a connection over.
+	sendErr atomic.Pointer[error]
+}
+
+// NewSet returns an empty set: every Listen opens a new socket.
+func NewSet() *Set {
+	return &Set{
+		inherited: map[string]*net.TCPListener{},
+		socks:     map[string]*Socket{},
+		conns:     map[*Conn]struct{}{},
+	}
+}
+
+// Inherit returns the set the old process passed when this process was
+// started by an upgrade, and an empty set otherwise.
+func Inherit() (*Set, error) {
+	s := NewSet()
+	if os.Getenv(envChannel) == "" {
+		return s, nil
+	}
+	addrs := splitAddrs(os.Getenv(envListeners))
+	os.Unsetenv(envChannel)
+	os.Unsetenv(envListeners)
+	ch, err := fileUnixConn(os.NewFile(fdChannel, "upgrade-channel"))
+	if err != nil {
+		return nil, err
+	}
+	s.parent = ch
+	for i, addr := range addrs {
+		f := os.NewFile(uintptr(fdListeners+i), "listener "+addr)
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			s.closeInherited()
+			return nil, fmt.Errorf("inherited listener %s: %w", addr, err)
+		}
+		tl, ok := ln.(*net.TCPListener)
+		if !ok {
+			ln.Close()
+			s.closeInherited()
+			return nil, fmt.Errorf("inherited listener %s: not TCP", addr)
+		}
+		s.inherited[addr] = tl
+	}
+	return s, nil
+}
+
+// Upgraded reports whether this process was started by an upgrade.
+func (s *Set) Upgraded() bool { return s.parent != nil }
+
+// Listen returns a new view of the socket listening on addr: the one
+// inherited from the old process, the one already open, or a new one.
+// The socket closes when its last view closes.
+func (s *Set) Listen(addr string) (*View, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sock := s.socks[addr]
+	if sock == nil {
+		ln := s.inherited[addr]
+		delete(s.inherited, addr)
+		if ln == nil {
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			ln = l.(*net.TCPListener)
+		}
+		sock = &Socket{set: s, addr: addr, ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+		s.socks[addr] = sock
+		go sock.accept()
+	}
+	sock.views++
+	return &View{sock: sock, closed: make(chan struct{})}, nil
+}
+
+// Ready tells the old process, if any, that this one serves: it stops
+// accepting and hands its idle connections over, which this process
+// then serves. Inherited listeners that no Listen took are closed.
+func (s *Set) Ready() error {
+	s.closeInherited()
+	if s.parent == nil {
+		return nil
+	}
+	if _, err := s.parent.Write([]byte(msgReady)); err != nil {
+		return fmt.Errorf("telling the old process: %w", err)
+	}
+	go s.receive()
+	return nil
+}
+
+// Failed tells the old process, if any, why this one cannot serve.
+func (s *Set) Failed(err error) {
+	s.closeInherited()
+	if s.parent != nil {
+		msg := msgFailed + err.Error()
+		_, _ = s.parent.Write([]byte(msg[:min(len(msg), maxMessage)]))
+	}
+}
+
+// receive serves the connections the old process hands over, on the
+// listener they were accepted on, until the old process closes the
+// channel (it has exited).
+func (s *Set) receive() {
+	buf := make([]byte, maxMessage)
+	oob := make([]byte, 64)
+	for {
+		m, err := receive(s.parent, buf, oob)
+		if m.conn != nil {
+			s.mu.Lock()
+			sock := s.socks[m.text]
+			s.mu.Unlock()
+			if sock == nil || !sock.inject(m.conn) {
+				m.conn.Close() // its listener is gone from the new configuration
+			}
+		}
+		if err != nil {
+			s.parent.Close()
+			return
+		}
+	}
+}
+
+func (s *Set) closeInherited() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for addr, ln := range s.inherited {
+		ln.Close()
+		delete(s.inherited, addr)
+	}
+}
+
+// Addrs returns the addresses of the open sockets, sorted.
+func (s *Set) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	addrs := make([]string, 0, len(s.socks))
+	for a := range s.socks {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	return addrs
+}
+
+// HandOver starts passing connections to the new process behind ch:
+// each connection idle between requests, now or later, goes over;
+// connections in the middle of a request go once it is answered. The
+// sockets stop accepting here (the new process accepts on them now).
+func (s *Set) HandOver(ch *net.UnixConn) {
+	s.next.Store(ch)
+	s.mu.Lock()
+	socks := make([]*Socket, 0, len(s.socks))
+	for _, sock := range s.socks {
+		socks = append(socks, sock)
+	}
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, sock := range socks {
+		sock.ln.Close() // the new process holds the socket open
+	}
+	for _, c := range conns {
+		c.wake()
+	}
+}
+
+// HandOverErr returns the first failure to hand a connection over, after
+// which the remaining ones were served here.
+func (s *Set) HandOverErr() error {
+	if p := s.sendErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Conns returns how many accepted connections are open.
+func (s *Set) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// WaitConns waits until no accepted connection is open or ctx is done.
+func (s *Set) WaitConns(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for s.Conns() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func (s *Set) track(c *Conn) {
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *Set) untrack(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// listenerFiles returns the open sockets' addresses and descriptors
+// (duplicates, for a new process), sorted by address.
+func (s *Set) listenerFiles() ([]string, []*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	addrs := make([]string, 0, len(s.socks))
+	for a := range s.socks {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	files := make([]*os.File, 0, len(addrs))
+	for _, a := range addrs {
+		f, err := s.socks[a].ln.File()
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, nil, fmt.Errorf("listener %s: %w", a, err)
+		}
+		files = append(files, f)
+	}
+	return addrs, files, nil
+}
+
+// Socket is one listening socket. Its accepted connections go to
+// whichever of its views accepts first.
+type Socket struct {
+	set   *Set
+	addr  string
+	ln    *net.TCPListener
+	conns chan net.Conn
+	done  chan struct{} // closed when the socket stops accepting
+	views int           // guarded by set.mu
+}
+
+func (sock *Socket) accept() {
+	for {
+		c, err := sock.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				// Out of descriptors or a connection reset before it was
+				// accepted: try again shortly rather than stop listening.
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			close(sock.done)
+			return
+		}
+		if !sock.deliver(sock.wrap(c)) {
+			return
+		}
+	}
+}
+
+// inject serves c, handed over by the old process, as if accepted here.
+func (sock *Socket) inject(c net.Conn) bool {
+	select {
+	case <-sock.done:
+		return false
+	default:
+	}
+	return sock.deliver(sock.wrap(c))
+}
+
+func (sock *Socket) deliver(c *Conn) bool {
+	select {
+	case sock.conns <- c:
+		return true
+	case <-sock.done:
+		c.Close()
+		return false
+	}
+}
+
+func (sock *Socket) wrap(c net.Conn) *Conn {
+	w := &Conn{Conn: c, sock: sock}
+	w.tcp, _ = c.(*net.TCPConn)
+	sock.set.track(w)
+	return w
+}
+
+// View is a net.Listener on a Socket. Closing it stops it accepting;
+// the socket closes with its last view.
+type View struct {
+	sock   *Socket
+	once   sync.Once
+	closed chan struct{}
+}
+
+// Accept waits for the socket's next connection.
+func (v *View) Accept() (net.Conn, error) {
+	select {
+	case c := <-v.sock.conns:
+		return c, nil
+	case <-v.closed:
+		return nil, net.ErrClosed
+	case <-v.sock.done:
+		// Stopped by HandOver: the server goes on serving what it has
+		// until it closes this view itself.
+		<-v.closed
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops this view; the socket closes with its last view.
+func (v *View) Close() error {
+	v.once.Do(func() {
+		close(v.closed)
+		s := v.sock.set
+		s.mu.Lock()
+		v.sock.views--
+		last := v.sock.views == 0
+		if last && s.socks[v.sock.addr] == v.sock {
+			delete(s.socks, v.sock.addr)
+		}
+		s.mu.Unlock()
+		if last {
+			v.sock.ln.Close()
+		}
+	})
+	return nil
+}
+
+// Addr returns the socket's bound address.
+func (v *View) Addr() net.Addr { return v.sock.ln.Addr() }

@@ -1,0 +1,253 @@
+package upgrade
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The test binary plays the new process when started by Spawn.
+const (
+	envTestAddr = "LB_UPGRADE_TEST_ADDR"
+	envTestFail = "LB_UPGRADE_TEST_FAIL"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envChannel) != "" {
+		child()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// child serves "child <pid>" on the inherited listener.
+func child() {
+	s, err := Inherit()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(2)
+	}
+	if msg := os.Getenv(envTestFail); msg != "" {
+		s.Failed(errors.New(msg))
+		os.Exit(1)
+	}
+	v, err := s.Listen(os.Getenv(envTestAddr))
+	if err != nil {
+		s.Failed(err)
+		os.Exit(1)
+	}
+	srv := serve(v, "child")
+	_ = srv
+	if err := s.Ready(); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(2)
+	}
+	select {}
+}
+
+// serve answers every request with name and the PID; /slow after 300 ms.
+func serve(ln net.Listener, name string) *fasthttp.Server {
+	body := fmt.Sprintf("%s %d", name, os.Getpid())
+	srv := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			if string(ctx.Path()) == "/slow" {
+				time.Sleep(300 * time.Millisecond)
+			}
+			ctx.WriteString(body)
+		},
+		ConnState:   ConnState,
+		IdleTimeout: time.Minute,
+	}
+	go srv.Serve(ln)
+	return srv
+}
+
+// spawn starts the test binary as the new process of s, serving addr.
+func spawn(t *testing.T, s *Set, addr, fail string) (*Child, error) {
+	t.Setenv(envTestAddr, addr)
+	if fail != "" {
+		t.Setenv(envTestFail, fail)
+	}
+	c, err := s.Spawn(20 * time.Second)
+	if c != nil {
+		t.Cleanup(func() {
+			_ = syscall.Kill(c.Pid, syscall.SIGKILL)
+			<-c.Exited()
+		})
+	}
+	return c, err
+}
+
+// rawConn is a keep-alive client connection that sends requests by hand.
+type rawConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *rawConn {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{c: c, r: bufio.NewReader(c)}
+}
+
+func (rc *rawConn) get(path string) (string, error) {
+	if _, err := fmt.Fprintf(rc.c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path); err != nil {
+		return "", err
+	}
+	return rc.read()
+}
+
+func (rc *rawConn) read() (string, error) {
+	var resp fasthttp.Response
+	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := resp.Read(rc.r); err != nil {
+		return "", err
+	}
+	return string(resp.Body()), nil
+}
+
+// TestHandOverIdleBusyAndNewConnections: an idle keep-alive connection,
+// one with a request in flight, and new connections all end up served
+// by the new process, with nothing lost and no error.
+func TestHandOverIdleBusyAndNewConnections(t *testing.T) {
+	s := NewSet()
+	v, err := s.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(v, "parent")
+	defer srv.Shutdown()
+	addr := v.Addr().String()
+
+	idle, busy := dial(t, addr), dial(t, addr)
+	for _, rc := range []*rawConn{idle, busy} {
+		if got, err := rc.get("/"); err != nil || !strings.HasPrefix(got, "parent") {
+			t.Fatalf("before: %q, %v", got, err)
+		}
+	}
+	// A request in flight through the whole hand-over.
+	fmt.Fprintf(busy.c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+
+	child, err := spawn(t, s, "127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HandOver(child.Channel())
+
+	if got, err := busy.read(); err != nil || !strings.HasPrefix(got, "parent") {
+		t.Fatalf("request in flight: %q, %v; want the old process's answer", got, err)
+	}
+	want := fmt.Sprintf("child %d", child.Pid)
+	for name, rc := range map[string]*rawConn{"idle": idle, "busy": busy, "new": dial(t, addr)} {
+		for range 3 {
+			if got, err := rc.get("/"); err != nil || got != want {
+				t.Fatalf("%s connection after hand-over: %q, %v; want %q", name, got, err, want)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.WaitConns(ctx); err != nil {
+		t.Fatalf("old process still holds %d connections: %v", s.Conns(), err)
+	}
+	if err := s.HandOverErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHandOverUnderLoad: clients that never retry keep sending on their
+// keep-alive connections while the process changes: not one fails.
+func TestHandOverUnderLoad(t *testing.T) {
+	s := NewSet()
+	v, err := s.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(v, "parent")
+	defer srv.Shutdown()
+	addr := v.Addr().String()
+
+	var stop atomic.Bool
+	var ok, failed, byChild atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rc, err := net.Dial("tcp", addr)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			defer rc.Close()
+			conn := &rawConn{c: rc, r: bufio.NewReader(rc)}
+			for !stop.Load() {
+				got, err := conn.get("/")
+				if err != nil {
+					failed.Add(1)
+					t.Errorf("request: %v", err)
+					return
+				}
+				ok.Add(1)
+				if strings.HasPrefix(got, "child") {
+					byChild.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	child, err := spawn(t, s, "127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HandOver(child.Channel())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitConns(ctx); err != nil {
+		t.Errorf("old process still holds %d connections: %v", s.Conns(), err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%d requests, %d failed, %d answered by the new process", ok.Load(), failed.Load(), byChild.Load())
+	if failed.Load() != 0 || byChild.Load() == 0 {
+		t.Fatalf("%d failed, %d by the new process", failed.Load(), byChild.Load())
+	}
+}
+
+// TestSpawnFailureKeepsServing: a new process that cannot serve says why,
+// and the old one goes on as if nothing happened.
+func TestSpawnFailureKeepsServing(t *testing.T) {
+	s := NewSet()
+	v, err := s.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(v, "parent")
+	defer srv.Shutdown()
+	rc := dial(t, v.Addr().String())
+	_, err = spawn(t, s, "127.0.0.1:0", "config.yaml:3: listeners: bad")
+	if err == nil || !strings.Contains(err.Error(), "config.yaml:3: listeners: bad") {
+		t.Fatalf("Spawn = %v; want the new process's reason", err)
+	}
+	for _, c := range []*rawConn{rc, dial(t, v.Addr().String())} {
+		if got, err := c.get("/"); err != nil || !strings.HasPrefix(got, "parent") {
+			t.Fatalf("after a failed upgrade: %q, %v", got, err)
+		}
+	}
+}
