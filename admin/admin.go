@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
@@ -64,6 +65,7 @@ type Server struct {
 	token [sha256.Size]byte // of "Bearer TOKEN"; unused without a token
 	auth  bool
 	log   *zap.Logger
+	reg   *prometheus.Registry // what /metrics serves
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -75,7 +77,7 @@ func New(src Source, token string, log *zap.Logger) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Server{src: src, log: log, done: make(chan struct{})}
+	s := &Server{src: src, log: log, done: make(chan struct{}), reg: newRegistry(src)}
 	if token != "" {
 		s.auth = true
 		s.token = sha256.Sum256([]byte("Bearer " + token))
@@ -104,6 +106,11 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		s.status(ctx)
+	case path == "/metrics":
+		if !method(ctx, fasthttp.MethodGet) {
+			return
+		}
+		s.serveMetrics(ctx)
 	case path == "/api/reload":
 		if !method(ctx, fasthttp.MethodPost) {
 			return

@@ -13,6 +13,7 @@ func (p *Pool) SetServerHealth(s *Server, healthy bool) bool {
 	if s.unhealthy.Swap(!healthy) == !healthy {
 		return false
 	}
+	s.Stats.HealthTransitions.Add(1)
 	if healthy && p.slowStart > 0 {
 		s.upSince.Store(nowNanos())
 	}

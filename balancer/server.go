@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"lb/metrics"
 )
 
 // State is a server's availability as set by configuration, health checks
@@ -119,6 +121,10 @@ type Server struct {
 	slowStart atomic.Int64  // slow start length in ns; 0: none
 	passive   passiveState  // passive failure memory and ejection
 	pool      atomic.Pointer[Pool]
+
+	// Stats are the server's metrics, recorded by the proxy and read by
+	// the admin listener.
+	Stats metrics.ServerStats
 }
 
 // NewServer returns an up server.

@@ -53,6 +53,7 @@ type Process struct {
 	checks   []*health.Checker
 	// lastReload is the outcome of the last reload; guarded by mu.
 	lastReload ReloadResult
+	reloads    reloadCounts // guarded by mu
 }
 
 // Start loads the configuration at path, opens its listeners and starts
@@ -245,6 +246,7 @@ func (p *Process) Reload() error {
 		}
 	}
 	p.lastReload = ReloadResult{At: time.Now(), Err: err}
+	p.reloads.count(p.lastReload)
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"lb/balancer"
+	"lb/metrics"
 )
 
 // errBodyTooLarge fails an upstream request whose streamed body crossed
@@ -64,11 +65,15 @@ type relay struct {
 	out  *fasthttp.ResponseHeader // nil: no trailers to relay
 	ops  *HeaderOps               // the pool's response header edits
 	pool *sync.Pool
+	// stats, when set, count the body bytes relayed (n so far) at Close.
+	stats *metrics.PoolStats
+	n     int64
 }
 
 // Read reads the server's body, and at its end relays its trailers.
 func (r *relay) Read(p []byte) (int, error) {
 	n, err := r.resp.BodyStream().Read(p)
+	r.n += int64(n)
 	if err == io.EOF && r.out != nil {
 		copyTrailers(r.out, r.resp.Header.TrailerHeader(), true, r.ops.dropTrailer)
 		r.out = nil
@@ -82,7 +87,10 @@ func (r *relay) Read(p []byte) (int, error) {
 func (r *relay) Close() error {
 	err := r.resp.CloseBodyStream()
 	r.release()
-	r.out, r.ops = nil, nil
+	if r.stats != nil {
+		r.stats.BytesOut.Add(uint64(r.n))
+	}
+	r.out, r.ops, r.stats, r.n = nil, nil, nil, 0
 	r.resp.Reset()
 	r.pool.Put(r)
 	return err

@@ -95,10 +95,13 @@ func peekResponse(h *fasthttp.ResponseHeader, name []byte) []byte {
 // live. src is closed when done (a relay then gives its slot back).
 func (h *Handler) compressInto(resp *fasthttp.Response, src io.ReadCloser, a compress.Algorithm, level int) {
 	resp.SetBodyStreamWriter(func(w *bufio.Writer) {
-		cw := compress.NewWriter(a, level, w)
+		out := &countingWriter{w: w}
+		cw := compress.NewWriter(a, level, out)
 		buf := h.bufs.Get().(*[]byte)
+		in := 0
 		for {
 			n, err := src.Read(*buf)
+			in += n
 			if n > 0 {
 				if _, werr := cw.Write((*buf)[:n]); werr != nil {
 					break
@@ -116,6 +119,7 @@ func (h *Handler) compressInto(resp *fasthttp.Response, src io.ReadCloser, a com
 		_ = cw.Close()
 		cw.Release()
 		h.bufs.Put(buf)
+		h.countCompressed(a, in, out.n)
 		_ = src.Close()
 	})
 }

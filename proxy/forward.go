@@ -65,6 +65,10 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		}
 	}
 
+	if st.body.r == nil {
+		st.bytesIn = len(up.Body())
+	}
+
 	anyMethod := st.route.RetryNonIdempotent || idempotent(req.Header.Method())
 	deadline := st.start.Add(rp.Timeout)
 	var (
@@ -105,9 +109,11 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		rl.srv = srv
 		t0 := h.now()
 		err = roundTrip(srv, up, &rl.resp, timeout)
-		st.upstream += h.now().Sub(t0)
+		d := h.now().Sub(t0)
+		st.upstream += d
 
 		outcome, status := outcomeOf(err, &rl.resp)
+		srv.Stats.Attempt(status, d)
 		if outcome == balancer.OK && pool.PassiveStatuses.Has(status) {
 			outcome = balancer.BadStatus
 		}
@@ -134,6 +140,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 	if pool.Sticky != nil && string(st.stickyID) != st.server.ID {
 		st.setStickyCookie(&resp.Header, pool.Sticky, st.server.ID)
 	}
+	rl.stats = pool.Stats // the relay counts the bytes it relays
 	if rl.resp.IsBodyStream() {
 		cl := rl.resp.Header.ContentLength()
 		if cl == -1 {
@@ -153,6 +160,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		}
 	} else {
 		body := rl.resp.Body()
+		pool.Stats.BytesOut.Add(uint64(len(body)))
 		if st.compressing(ctx, resp, len(body)) {
 			resp.ResetBody()
 			cw := compress.NewWriter(st.coding, st.route.Compression.Policy.Level(st.coding), resp.BodyWriter())
@@ -160,6 +168,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 			_ = cw.Close()
 			cw.Release()
 			resp.Header.SetContentLength(len(resp.Body()))
+			h.countCompressed(st.coding, len(body), len(resp.Body()))
 		} else {
 			resp.SetBody(body)
 			if cl := rl.resp.Header.ContentLength(); req.Header.IsHead() && cl >= 0 {

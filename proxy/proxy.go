@@ -24,6 +24,7 @@ import (
 
 	"lb/balancer"
 	"lb/compress"
+	"lb/metrics"
 )
 
 // Handler serves client requests from the current snapshot. It is safe
@@ -36,6 +37,7 @@ type Handler struct {
 	relays sync.Pool // *relay
 	bufs   sync.Pool // *[]byte, for compressing streams
 	tun    tunnels   // open Upgrade tunnels
+	stats  metrics.Registry
 }
 
 // New returns a handler serving snap. access is the access log; nil turns
@@ -45,7 +47,7 @@ func New(snap *Snapshot, access *zap.Logger) *Handler {
 	h.states.New = func() any { return new(state) }
 	h.relays.New = func() any { return &relay{pool: &h.relays} }
 	h.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
-	h.snap.Store(snap)
+	h.Store(snap)
 	return h
 }
 
@@ -61,8 +63,13 @@ func (h *Handler) Listener(maxBody int64) fasthttp.RequestHandler {
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) { h.serveLimited(ctx, 1<<62) }
 
 // Store publishes a new snapshot; requests already running finish on the
-// one they loaded.
-func (h *Handler) Store(s *Snapshot) { h.snap.Store(s) }
+// one they loaded. It first gives the snapshot's routes and pools their
+// metrics from the handler's registry, by name, so that a reload keeps
+// them.
+func (h *Handler) Store(s *Snapshot) {
+	h.resolveStats(s)
+	h.snap.Store(s)
+}
 
 // Snapshot returns the snapshot new requests use.
 func (h *Handler) Snapshot() *Snapshot { return h.snap.Load() }
@@ -98,6 +105,7 @@ type state struct {
 	requestID   []byte
 	host        []byte
 	errorReason string
+	bytesIn     int // request body bytes sent upstream whole
 }
 
 func (st *state) reset() {
@@ -109,6 +117,7 @@ func (st *state) reset() {
 	st.tried.Reset()
 	st.client = netip.Addr{}
 	st.requestID, st.host, st.errorReason = nil, nil, ""
+	st.bytesIn = 0
 }
 
 func (h *Handler) serveLimited(ctx *fasthttp.RequestCtx, maxBody int64) {
@@ -117,6 +126,7 @@ func (h *Handler) serveLimited(ctx *fasthttp.RequestCtx, maxBody int64) {
 	st.maxBody = maxBody
 	st.start = h.now()
 	h.serve(ctx, st)
+	h.record(ctx, st)
 	if h.access != nil {
 		h.logAccess(ctx, st)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"lb/balancer"
 	"lb/compress"
+	"lb/metrics"
 	"lb/route"
 )
 
@@ -27,6 +28,9 @@ type Route struct {
 	RetryNonIdempotent bool
 	// Compression, when not nil, compresses eligible responses.
 	Compression *Compression
+	// Stats are the route's metrics, set by Handler.Store from the
+	// handler's registry, by name.
+	Stats *metrics.RouteStats
 }
 
 // Compression is a route's response compression.
@@ -58,6 +62,9 @@ type Pool struct {
 	RetryAfter []byte
 	// Sticky, when not nil, keeps a client on one server by a cookie.
 	Sticky *Sticky
+	// Stats are the pool's metrics, set by Handler.Store from the
+	// handler's registry, by name.
+	Stats *metrics.PoolStats
 }
 
 // RetryPolicy says when lb tries a request again on a server not yet
