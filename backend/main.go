@@ -1,6 +1,14 @@
-// Command backend is the reference service of the farm behind lb. This
-// first version answers who it is; sessions, data and the rest come with
-// the backend issue.
+// Command backend is the reference service of the farm behind lb: it uses
+// every core, keeps its state in Redis (sessions) and PostgreSQL (items),
+// and drains without losing a request when it is replaced. The HTTP
+// service is package backend/service; this file is flags and wiring.
+//
+//	backend -addr 127.0.0.1:9001 -id backend-1 \
+//	    -redis redis://127.0.0.1:6379/0 \
+//	    -database postgres://app@db1/app -replicas postgres://app@db2/app
+//
+// Without -redis (REDIS_URL) or -database (DATABASE_URL) it keeps that
+// state in process memory, which serves one instance only.
 package main
 
 import (
@@ -8,100 +16,127 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"os"
 	"os/signal"
 	"runtime"
-	"sync"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/valyala/fasthttp"
+	"lb/backend/data"
+	"lb/backend/service"
+	"lb/backend/session"
+	"lb/backend/work"
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:9001", "listen address")
+	addr := flag.String("addr", "127.0.0.1:9001", "listen address (SO_REUSEPORT: a new process may bind it while the old one drains)")
 	id := flag.String("id", "", "instance ID (default: host name and PID)")
 	compress := flag.Bool("compress", false, "compress responses when the client accepts it (as a backend without lb in front would)")
+	redisURL := flag.String("redis", os.Getenv("REDIS_URL"), "Redis URL for sessions (env REDIS_URL); empty: in-process sessions")
+	redisPool := flag.Int("redis-pool", 16, "most Redis connections")
+	sessionTTL := flag.Duration("session-ttl", 24*time.Hour, "sessions end after this long unused")
+	dbURL := flag.String("database", os.Getenv("DATABASE_URL"), "PostgreSQL primary DSN (env DATABASE_URL); empty: in-process items")
+	replicas := flag.String("replicas", os.Getenv("DATABASE_REPLICA_URLS"), "comma-separated replica DSNs (env DATABASE_REPLICA_URLS)")
+	dbConns := flag.Int("db-conns", 8, "most connections per database server")
+	stmtTimeout := flag.Duration("statement-timeout", 5*time.Second, "PostgreSQL statement_timeout")
+	workers := flag.Int("work-workers", runtime.GOMAXPROCS(0), "CPU workers for /work")
+	workQueue := flag.Int("work-queue", 64, "most /work jobs waiting for a worker; more get 503")
+	importBatch := flag.Int("import-batch", 1000, "items per transaction in /import")
+	readTimeout := flag.Duration("read-timeout", 5*time.Minute, "reading one request, a streamed /import body included")
+	drainGrace := flag.Duration("drain-grace", 3*time.Second, "on SIGTERM, answer readiness 503 this long before closing the listener (more than lb's health interval × fall)")
+	shutdownTimeout := flag.Duration("shutdown-timeout", 20*time.Second, "then wait this long for requests in flight")
 	flag.Parse()
 	if *id == "" {
 		host, _ := os.Hostname()
 		*id = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	handler := whoami(*id)
-	if *compress {
-		handler = fasthttp.CompressHandlerBrotliLevel(handler, fasthttp.CompressBrotliDefaultCompression, fasthttp.CompressDefaultCompression)
+
+	var warnings []string
+	var sessions session.Store
+	if *redisURL == "" {
+		sessions = session.NewMemory(*sessionTTL)
+		warnings = append(warnings, "WARNING: no REDIS_URL: sessions live in this instance only; behind lb a user is logged out whenever another backend answers (use lb's sticky cookie, or Redis)")
+	} else {
+		s, err := session.NewRedis(*redisURL, *sessionTTL, *redisPool)
+		if err != nil {
+			log.Fatalf("backend: %v", err)
+		}
+		sessions = s
 	}
-	s := &fasthttp.Server{
-		Handler:      handler,
-		Name:         "backend",
-		ReadTimeout:  30 * time.Second,
-		WriteTimeout: 30 * time.Second,
-		IdleTimeout:  90 * time.Second, // longer than lb's upstream idle timeout
+	var items data.Store
+	if *dbURL == "" {
+		items = data.NewMemory()
+		warnings = append(warnings, "WARNING: no DATABASE_URL: items live in this instance only; every backend has its own")
+	} else {
+		var reps []string
+		for r := range strings.SplitSeq(*replicas, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				reps = append(reps, r)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		d, err := data.NewPostgres(ctx, data.Config{Primary: *dbURL, Replicas: reps, MaxConns: int32(*dbConns),
+			StatementTimeout: *stmtTimeout, HealthInterval: time.Second})
+		cancel()
+		if err != nil {
+			log.Fatalf("backend: %v", err)
+		}
+		items = d
 	}
-	ln, err := net.Listen("tcp", *addr)
+	pool := work.New(*workers, *workQueue)
+	svc := service.New(service.Config{ID: *id, Sessions: sessions, Data: items, Work: pool, ImportBatch: *importBatch})
+	srv := svc.Server(service.ServerConfig{ReadTimeout: *readTimeout, WriteTimeout: 60 * time.Second,
+		IdleTimeout: 90 * time.Second, Compress: *compress})
+
+	ln, err := service.Listen(*addr)
 	if err != nil {
-		log.Fatal(err)
+		log.Fatalf("backend: %v", err)
 	}
-	log.Printf("backend %s listening on %s (GOMAXPROCS=%d)", *id, ln.Addr(), runtime.GOMAXPROCS(0))
+	// lb's tests and scripts read "listening on ADDR" from the first line.
+	// GOMAXPROCS follows the container's CPU quota by itself (Go ≥ 1.25).
+	log.Printf("backend %s listening on %s (GOMAXPROCS=%d, %d CPUs; /work: %d workers, queue %d)",
+		*id, ln.Addr(), runtime.GOMAXPROCS(0), runtime.NumCPU(), pool.Workers(), *workQueue)
+	log.Printf("sessions: %s; items: %s", describe(sessions.Shared(), "redis "+redact(*redisURL), "in process"),
+		describe(*dbURL != "", fmt.Sprintf("postgres primary + %d replicas", len(strings.FieldsFunc(*replicas, func(r rune) bool { return r == ',' }))), "in process"))
+	for _, w := range warnings {
+		log.Print(w)
+	}
+
+	stopped := make(chan error, 1)
 	go func() {
-		sig := make(chan os.Signal, 1)
+		sig := make(chan os.Signal, 2)
 		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 		<-sig
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.ShutdownWithContext(ctx)
+		log.Printf("draining: readiness 503 for %v, then up to %v for requests in flight", *drainGrace, *shutdownTimeout)
+		go func() { <-sig; log.Print("second signal: exiting now"); os.Exit(1) }()
+		stopped <- svc.Drain(srv, *drainGrace, *shutdownTimeout)
 	}()
-	if err := s.Serve(ln); err != nil {
-		log.Fatal(err)
+	if err := srv.Serve(ln); err != nil {
+		log.Fatalf("backend: %v", err)
 	}
+	if err := <-stopped; err != nil {
+		log.Printf("graceful stop: %v (requests still in flight were cut)", err)
+	}
+	pool.Close()
+	items.Close()
+	_ = sessions.Close()
+	log.Print("stopped")
 }
 
-// whoami answers every path with the instance's identity.
-func whoami(id string) fasthttp.RequestHandler {
-	pid := os.Getpid()
-	return func(ctx *fasthttp.RequestCtx) {
-		switch string(ctx.Path()) {
-		case "/healthz":
-			ctx.SetContentType("text/plain; charset=utf-8")
-			ctx.WriteString("ok\n")
-		case "/slow":
-			// ?ms=N: answer after N milliseconds (up to a minute), for
-			// draining and graceful-stop tests.
-			time.Sleep(time.Duration(min(ctx.QueryArgs().GetUintOrZero("ms"), 60000)) * time.Millisecond)
-			ctx.WriteString("slow\n")
-		case "/json":
-			// ?kb=N: a JSON document of about N KiB, for compression tests
-			// and benchmarks.
-			ctx.SetContentType("application/json")
-			ctx.SetBody(jsonDoc(ctx.QueryArgs().GetUintOrZero("kb")))
-		default:
-			ctx.SetContentType("application/json")
-			fmt.Fprintf(ctx, "{\"instance\":%q,\"pid\":%d,\"gomaxprocs\":%d,\"path\":%q}\n",
-				id, pid, runtime.GOMAXPROCS(0), ctx.Path())
-		}
+func describe(ok bool, yes, no string) string {
+	if ok {
+		return yes
 	}
+	return no
 }
 
-// jsonDocs caches the documents /json serves, by size in KiB.
-var jsonDocs sync.Map
-
-// jsonDoc returns a JSON list of items of about kb KiB.
-func jsonDoc(kb int) []byte {
-	if kb < 0 || kb > 16<<10 {
-		kb = 0
-	}
-	if d, ok := jsonDocs.Load(kb); ok {
-		return d.([]byte)
-	}
-	d := []byte(`{"items":[`)
-	for i := 0; len(d) < kb<<10; i++ {
-		if i > 0 {
-			d = append(d, ',')
+// redact drops a password from a URL for the log.
+func redact(u string) string {
+	if at := strings.LastIndexByte(u, '@'); at >= 0 {
+		if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
+			return u[:scheme+3] + "…" + u[at:]
 		}
-		d = fmt.Appendf(d, `{"id":%d,"name":"item-%06d","price":%d.99}`, i, i, i%1000)
 	}
-	d = append(d, "]}\n"...)
-	jsonDocs.Store(kb, d)
-	return d
+	return u
 }
