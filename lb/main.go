@@ -14,7 +14,7 @@ func main() {
 	path := flag.String("config", "config.yaml", "configuration file")
 	check := flag.Bool("check", false, "validate the configuration and exit (like nginx -t)")
 	pidFile := flag.String("pid", "", "PID file: written while serving, read by -s")
-	sig := flag.String("s", "", "send a command to the running lb and exit: reload or stop (like nginx -s; needs -pid)")
+	sig := flag.String("s", "", "send a command to the running lb and exit: reload, stop or upgrade (like nginx -s; needs -pid)")
 	flag.Parse()
 	if *sig != "" {
 		if err := process.Signal(*pidFile, *sig); err != nil {

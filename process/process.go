@@ -8,10 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -24,6 +21,7 @@ import (
 	"lb/logging"
 	"lb/proxy"
 	"lb/snapshot"
+	"lb/upgrade"
 )
 
 // Check loads and compiles the configuration at path without serving it
@@ -43,13 +41,19 @@ type Process struct {
 	cfg     *config.Config
 	logs    *logging.Loggers
 	handler *proxy.Handler
-	servers []*fasthttp.Server
-	lns     []net.Listener
+	// set holds the listening sockets and their connections, which an
+	// upgrade hands to the next process.
+	set *upgrade.Set
+	// listeners are the served listeners, in configuration order;
+	// guarded by mu. Replaced ones retire in the background (retiring).
+	listeners []*served
+	retiring  sync.WaitGroup
+	stopping  chan struct{} // closed when Shutdown begins
 	// The admin API, when configured: its handler, server and listener.
 	admin    *admin.Server
 	adminSrv *fasthttp.Server
 	adminLn  net.Listener
-	mu       sync.Mutex // serialises Reload and Shutdown; guards checks
+	mu       sync.Mutex // serialises Reload and Shutdown; guards checks and listeners
 	checks   []*health.Checker
 	// lastReload is the outcome of the last reload; guarded by mu.
 	lastReload ReloadResult
@@ -58,7 +62,11 @@ type Process struct {
 
 // Start loads the configuration at path, opens its listeners and starts
 // serving them. The listeners are open when Start returns.
-func Start(path string) (*Process, error) {
+func Start(path string) (*Process, error) { return StartWith(path, upgrade.NewSet()) }
+
+// StartWith is Start taking the listening sockets from set: those an old
+// process passed, when this one was started by an upgrade.
+func StartWith(path string, set *upgrade.Set) (*Process, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
@@ -72,21 +80,20 @@ func Start(path string) (*Process, error) {
 		logs.Close()
 		return nil, err
 	}
-	p := &Process{path: path, cfg: cfg, logs: logs, handler: proxy.New(snap, logs.Access)}
+	p := &Process{path: path, cfg: cfg, logs: logs, handler: proxy.New(snap, logs.Access), set: set, stopping: make(chan struct{})}
 	p.startChecks(cfg, snap)
 	for _, lc := range cfg.Listeners {
-		ln, err := net.Listen("tcp", lc.Address)
+		l, err := p.listen(lc)
 		if err != nil {
 			p.stopChecks()
 			p.closeListeners()
 			logs.Close()
-			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+			return nil, err
 		}
-		p.lns = append(p.lns, ln)
-		p.servers = append(p.servers, p.newServer(lc))
+		p.listeners = append(p.listeners, l)
 	}
 	if cfg.Admin.Enabled {
-		ln, err := net.Listen("tcp", cfg.Admin.Address)
+		ln, err := p.set.Listen(cfg.Admin.Address)
 		if err != nil {
 			p.stopChecks()
 			p.closeListeners()
@@ -97,13 +104,8 @@ func Start(path string) (*Process, error) {
 		p.admin = admin.New(adminSource{p}, cfg.Admin.Token, logs.Error)
 		p.adminSrv = p.newAdminServer()
 	}
-	for i, s := range p.servers {
-		go func(s *fasthttp.Server, ln net.Listener, name string) {
-			if err := s.Serve(ln); err != nil {
-				p.logs.Error.Error("listener stopped", zap.String("listener", name), zap.Error(err))
-			}
-		}(s, p.lns[i], cfg.Listeners[i].Name)
-		logs.Error.Info("listening", zap.String("listener", cfg.Listeners[i].Name), zap.String("address", p.lns[i].Addr().String()))
+	for _, l := range p.listeners {
+		p.serve(l)
 	}
 	if p.adminSrv != nil {
 		go func() {
@@ -131,6 +133,7 @@ func (p *Process) AdminAddr() net.Addr {
 func (p *Process) newAdminServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:               p.admin.Handler,
+		ConnState:             upgrade.ConnState, // handed over on upgrade
 		Logger:                zapPrintf{p.logs.Error},
 		ReadTimeout:           10 * time.Second,
 		WriteTimeout:          10 * time.Second,
@@ -178,9 +181,11 @@ func (a adminSource) CheckStatus(s *balancer.Server) (health.Result, bool) {
 
 // Addrs returns the listeners' bound addresses, in configuration order.
 func (p *Process) Addrs() []net.Addr {
-	a := make([]net.Addr, len(p.lns))
-	for i, ln := range p.lns {
-		a[i] = ln.Addr()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a := make([]net.Addr, len(p.listeners))
+	for i, l := range p.listeners {
+		a[i] = l.ln.Addr()
 	}
 	return a
 }
@@ -198,10 +203,18 @@ func (p *Process) newServer(lc config.Listener) *fasthttp.Server {
 		ErrorHandler: proxy.ParseError,
 		Logger:       zapPrintf{p.logs.Error},
 
-		ReadTimeout:    lc.ReadTimeout,
-		WriteTimeout:   lc.WriteTimeout,
-		IdleTimeout:    lc.IdleTimeout,
-		ReadBufferSize: int(lc.MaxHeaderBytes),
+		// ReadTimeout bounds the head (Nginx client_header_timeout: 408 and
+		// close); once it is read, read_timeout bounds the body.
+		ReadTimeout: lc.HeaderTimeout,
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: lc.ReadTimeout}
+		},
+		WriteTimeout:       lc.WriteTimeout,
+		IdleTimeout:        lc.IdleTimeout,
+		ReadBufferSize:     int(lc.MaxHeaderBytes),
+		Concurrency:        lc.MaxConns,           // Nginx worker_connections, HAProxy maxconn
+		MaxConnsPerIP:      lc.MaxConnsPerIP,      // Nginx limit_conn, HAProxy src_conn_cur
+		MaxRequestsPerConn: lc.MaxRequestsPerConn, // Nginx keepalive_requests
 		// With streaming, fasthttp reads up to MaxRequestBodySize of a body
 		// before the handler runs and streams the rest: this is the
 		// per-request read-ahead (Nginx client_body_buffer_size), not the
@@ -236,13 +249,20 @@ func (p *Process) Reload() error {
 	if err == nil {
 		var snap *proxy.Snapshot
 		if snap, err = snapshot.Build(cfg, p.handler.Snapshot()); err == nil {
-			if !sameListeners(p.cfg, cfg) {
-				p.logs.Error.Warn("listener changes take effect at the next restart; the reload changed everything else")
+			var next, fresh, old []*served
+			if next, fresh, old, err = p.reconcile(cfg); err == nil {
+				if p.cfg.Admin != cfg.Admin {
+					p.logs.Error.Warn("admin listener changes take effect at the next restart or upgrade; the reload changed everything else")
+				}
+				p.swap(cfg, snap)
+				p.listeners = next
+				for _, l := range fresh {
+					p.serve(l)
+				}
+				for _, l := range old {
+					p.retire(l)
+				}
 			}
-			if p.cfg.Admin != cfg.Admin {
-				p.logs.Error.Warn("admin listener changes take effect at the next restart; the reload changed everything else")
-			}
-			p.swap(cfg, snap)
 		}
 	}
 	p.lastReload = ReloadResult{At: time.Now(), Err: err}
@@ -294,12 +314,20 @@ func (p *Process) stopChecks() {
 // done, then closes what remains.
 func (p *Process) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errs := make([]error, len(p.servers))
-	for i, s := range p.servers {
+	p.mu.Lock()
+	listeners := p.listeners
+	select {
+	case <-p.stopping:
+	default:
+		close(p.stopping) // retiring servers shut down now too
+	}
+	p.mu.Unlock()
+	errs := make([]error, len(listeners))
+	for i, l := range listeners {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.ShutdownWithContext(ctx)
+			errs[i] = l.srv.ShutdownWithContext(ctx)
 		}()
 	}
 	var adminErr error
@@ -313,6 +341,15 @@ func (p *Process) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	errs = append(errs, adminErr)
+	retired := make(chan struct{})
+	go func() {
+		p.retiring.Wait()
+		close(retired)
+	}()
+	select {
+	case <-retired:
+	case <-ctx.Done():
+	}
 	// Tunnels (WebSockets) are hijacked connections that fasthttp neither
 	// counts nor waits for: give them until ctx is done, then close them.
 	if err := p.handler.CloseTunnels(ctx); err != nil {
@@ -331,62 +368,12 @@ func (p *Process) Shutdown(ctx context.Context) error {
 }
 
 func (p *Process) closeListeners() {
-	for _, ln := range p.lns {
-		ln.Close()
+	for _, l := range p.listeners {
+		l.ln.Close()
 	}
 	if p.adminLn != nil {
 		p.adminLn.Close()
 	}
-}
-
-// Run starts lb with the configuration at path and serves until SIGTERM
-// or SIGINT; SIGHUP reloads. A second stop signal exits at once. With
-// pidFile, the PID is written there for lb -s (and removed at exit).
-func Run(path, pidFile string) error {
-	p, err := Start(path)
-	if err != nil {
-		return err
-	}
-	if pidFile != "" {
-		remove, err := WritePID(pidFile)
-		if err != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			_ = p.Shutdown(ctx)
-			return err
-		}
-		defer remove()
-	}
-	log := p.logs.Error
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			if err := p.Reload(); err != nil {
-				log.Error("reload failed, still serving the previous configuration", zap.Error(err))
-			} else {
-				log.Info("configuration reloaded", zap.String("file", path))
-			}
-			continue
-		}
-		log.Info("shutting down", zap.String("signal", sig.String()), zap.Duration("timeout", p.cfg.ShutdownTimeout))
-		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
-		go func() {
-			select {
-			case <-sigs:
-				log.Warn("second signal: exiting now")
-				os.Exit(1)
-			case <-ctx.Done():
-			}
-		}()
-		err := p.Shutdown(ctx)
-		cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil // graceful stop ran out of time; the rest were closed
-		}
-		return err
-	}
-	return nil
 }
 
 // zapPrintf adapts zap to fasthttp's Logger. fasthttp reports client
@@ -401,16 +388,3 @@ func (z zapPrintf) Printf(format string, args ...any) {
 }
 
 var _ fasthttp.Logger = zapPrintf{}
-
-// sameListeners reports whether two configurations listen alike.
-func sameListeners(a, b *config.Config) bool {
-	if len(a.Listeners) != len(b.Listeners) {
-		return false
-	}
-	for i := range a.Listeners {
-		if a.Listeners[i] != b.Listeners[i] {
-			return false
-		}
-	}
-	return true
-}

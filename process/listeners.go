@@ -1,0 +1,119 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"reflect"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"lb/config"
+	"lb/edge"
+	"lb/upgrade"
+)
+
+// served is one listener and the server on it.
+type served struct {
+	cfg     config.Listener
+	ln      net.Listener // edge checks over a view of the set's socket
+	srv     *fasthttp.Server
+	retired atomic.Bool // replaced by a reload: answer with Connection: close
+}
+
+// listen opens (or shares, or inherits) lc's socket and builds its
+// server; serve starts it.
+func (p *Process) listen(lc config.Listener) (*served, error) {
+	v, err := p.set.Listen(lc.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+	}
+	ln, err := edge.Wrap(v, lc) // strict framing, limits; closes v on error
+	if err != nil {
+		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+	}
+	l := &served{cfg: lc, ln: ln, srv: p.newServer(lc)}
+	h := l.srv.Handler
+	l.srv.Handler = func(ctx *fasthttp.RequestCtx) {
+		h(ctx)
+		if l.retired.Load() {
+			// A reload replaced this server: its clients move to the new
+			// one on their next connection, told so with a response
+			// rather than a close that could cross a request.
+			ctx.SetConnectionClose()
+		}
+	}
+	l.srv.ConnState = upgrade.ConnState
+	return l, nil
+}
+
+func (p *Process) serve(l *served) {
+	go func() {
+		if err := l.srv.Serve(l.ln); err != nil {
+			p.logs.Error.Error("listener stopped", zap.String("listener", l.cfg.Name), zap.Error(err))
+		}
+	}()
+	p.logs.Error.Info("listening", zap.String("listener", l.cfg.Name), zap.String("address", l.ln.Addr().String()))
+}
+
+// reconcile opens what cfg's listeners need beyond the running ones:
+// next is the new list, fresh the servers to start and old the ones to
+// retire once the new configuration is in. A listener whose settings
+// are unchanged keeps its server and connections; a changed one gets a
+// new server on the same socket. On error nothing has changed.
+func (p *Process) reconcile(cfg *config.Config) (next, fresh, old []*served, err error) {
+	running := make(map[string]*served, len(p.listeners))
+	for _, l := range p.listeners {
+		running[l.cfg.Address] = l
+	}
+	for _, lc := range cfg.Listeners {
+		if l := running[lc.Address]; l != nil && reflect.DeepEqual(l.cfg, lc) {
+			next = append(next, l)
+			delete(running, lc.Address)
+			continue
+		}
+		l, err := p.listen(lc)
+		if err != nil {
+			for _, f := range fresh {
+				f.ln.Close()
+			}
+			return nil, nil, nil, err
+		}
+		next = append(next, l)
+		fresh = append(fresh, l)
+	}
+	for _, l := range p.listeners {
+		if running[l.cfg.Address] == l {
+			old = append(old, l)
+		}
+	}
+	return next, fresh, old, nil
+}
+
+// retire stops l accepting (its socket closes unless a new server shares
+// it) and lets its connections finish: each gets Connection: close on
+// its next response, idle ones end at their idle timeout, and what
+// remains after shutdown_timeout is closed.
+func (p *Process) retire(l *served) {
+	l.retired.Store(true)
+	l.ln.Close()
+	p.logs.Error.Info("listener retired by reload", zap.String("listener", l.cfg.Name), zap.String("address", l.cfg.Address))
+	timeout := p.cfg.ShutdownTimeout
+	p.retiring.Add(1)
+	go func() {
+		defer p.retiring.Done()
+		// Not Shutdown at once: it would close idle connections under
+		// requests already on their way. Idle ones end at their idle
+		// timeout as they would have anyway; then Shutdown bounds the rest.
+		select {
+		case <-time.After(l.cfg.IdleTimeout):
+		case <-p.stopping:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		_ = l.srv.ShutdownWithContext(ctx)
+	}()
+}
