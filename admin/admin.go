@@ -1,14 +1,18 @@
 // Package admin serves lb's admin API on a listener of its own: the status
-// of pools and servers, runtime commands (drain, enable, disable a server)
-// and reloads. It is off the request path.
+// of pools and servers, runtime commands (drain, enable, disable a server),
+// reloads, Prometheus metrics and a live stats page. It is off the request
+// path.
 //
-// Endpoints (JSON; with a token configured, every request needs
-// "Authorization: Bearer TOKEN", else 401):
+// Endpoints (with a token configured, every request but the stats page's
+// own files needs "Authorization: Bearer TOKEN", else 401):
 //
+//	GET  /                 the stats page (HTML; its files under /ui/)
+//	GET  /metrics          Prometheus text format
 //	GET  /api/status
 //	POST /api/servers/{pool}/{address}/drain[?wait=30s]
 //	POST /api/servers/{pool}/{address}/enable
 //	POST /api/servers/{pool}/{address}/disable
+//	POST /api/servers/{pool}/{address}/weight?value=N (1..1000; 0: as configured)
 //	POST /api/reload
 //
 // Runtime commands are balancer.AdminState overrides: they survive a
@@ -23,6 +27,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +71,7 @@ type Server struct {
 	auth  bool
 	log   *zap.Logger
 	reg   *prometheus.Registry // what /metrics serves
+	rates sampler              // recent samples for the stats page
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -82,11 +88,13 @@ func New(src Source, token string, log *zap.Logger) *Server {
 		s.auth = true
 		s.token = sha256.Sum256([]byte("Bearer " + token))
 	}
+	go s.rates.run(src.Pools, sampleEvery, s.done)
 	return s
 }
 
-// Close ends the drain calls that are waiting: they answer at once with
-// what they see. The handler keeps serving.
+// Close ends the drain calls that are waiting (they answer at once with
+// what they see) and the sampling of the stats page's rates. The handler
+// keeps serving.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.done) })
 }
@@ -94,6 +102,9 @@ func (s *Server) Close() {
 // Handler serves one admin request.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set("Cache-Control", "no-store")
+	if serveUI(ctx) {
+		return // the page's own files hold no data: no token needed
+	}
 	if !s.authorized(ctx) {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="lb admin"`)
 		writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
@@ -157,6 +168,19 @@ type PoolStatus struct {
 	Name    string         `json:"name"`
 	Queue   int64          `json:"queue"`
 	Servers []ServerStatus `json:"servers"`
+	Totals  PoolTotals     `json:"totals"`
+}
+
+// PoolTotals sum a pool's servers for the stats page.
+type PoolTotals struct {
+	Servers  int     `json:"servers"`
+	Up       int     `json:"up"` // up, healthy and not ejected
+	InFlight int64   `json:"in_flight"`
+	Requests uint64  `json:"requests"`
+	RPS      float64 `json:"rps"`
+	// ErrorRate is the share of the pool's recent attempts that got a
+	// 5xx or no answer.
+	ErrorRate float64 `json:"error_rate"`
 }
 
 // ServerStatus is one server in PoolStatus.
@@ -180,6 +204,10 @@ type ServerStatus struct {
 	// LastCheck is the last active health check; null when checks do
 	// not run or have not probed the server yet.
 	LastCheck *CheckStatus `json:"last_check"`
+	// Recent traffic: requests/s and error rate over the last ~10 s, p50
+	// and p99 latency of the attempts then, and requests/s per 2 s over
+	// the last 5 minutes.
+	rates
 }
 
 // CheckStatus is a server's last active health check.
@@ -198,10 +226,26 @@ type ReloadStatus struct {
 
 func (s *Server) status(ctx *fasthttp.RequestCtx) {
 	st := Status{Pools: []PoolStatus{}}
+	now := time.Now()
 	for _, p := range s.src.Pools() {
 		ps := PoolStatus{Name: p.Name, Queue: p.Queued(), Servers: []ServerStatus{}}
+		var errs float64
 		for _, srv := range p.Servers() {
-			ps.Servers = append(ps.Servers, s.serverStatus(srv))
+			ss := s.serverStatus(srv)
+			ss.rates = s.rates.rates(srv, now)
+			ps.Servers = append(ps.Servers, ss)
+			t := &ps.Totals
+			t.Servers++
+			if srv.Usable() {
+				t.Up++
+			}
+			t.InFlight += ss.InFlight
+			t.Requests += ss.Requests
+			t.RPS += ss.RPS
+			errs += ss.RPS * ss.ErrorRate
+		}
+		if ps.Totals.RPS > 0 {
+			ps.Totals.ErrorRate = errs / ps.Totals.RPS
 		}
 		st.Pools = append(st.Pools, ps)
 	}
@@ -222,7 +266,7 @@ func (s *Server) serverStatus(srv *balancer.Server) ServerStatus {
 		Health:    health,
 		Ejected:   srv.Ejected(),
 		Backup:    srv.Backup,
-		Weight:    srv.Weight,
+		Weight:    srv.CurrentWeight(),
 		InFlight:  srv.InFlight(),
 		Requests:  srv.Requests(),
 		SlowStart: srv.InSlowStart(),
@@ -266,7 +310,8 @@ type CommandResult struct {
 	Address string `json:"address"`
 	State   string `json:"state"`
 	Admin   string `json:"admin"`
-	// Changed: the command changed the server's state.
+	Weight  int    `json:"weight"`
+	// Changed: the command changed the server's state (or weight).
 	Changed bool `json:"changed"`
 	// Drained, InFlight and Waited answer a drain with a wait: Drained
 	// reports whether the in-flight count reached 0 within the wait.
@@ -281,10 +326,14 @@ func (s *Server) command(ctx *fasthttp.RequestCtx, rest string) {
 	poolName, rest, ok1 := strings.Cut(rest, "/")
 	i := strings.LastIndexByte(rest, '/')
 	if !ok1 || i < 0 || poolName == "" || i == 0 {
-		writeError(ctx, fasthttp.StatusNotFound, "want /api/servers/{pool}/{address}/{drain|enable|disable}")
+		writeError(ctx, fasthttp.StatusNotFound, "want /api/servers/{pool}/{address}/{drain|enable|disable|weight}")
 		return
 	}
 	addr, verb := rest[:i], rest[i+1:]
+	if verb == "weight" {
+		s.weight(ctx, poolName, addr)
+		return
+	}
 	var a balancer.AdminState
 	switch verb {
 	case "drain":
@@ -294,7 +343,7 @@ func (s *Server) command(ctx *fasthttp.RequestCtx, rest string) {
 	case "disable":
 		a = balancer.AdminDown
 	default:
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("unknown command %q (want drain, enable or disable)", verb))
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("unknown command %q (want drain, enable, disable or weight)", verb))
 		return
 	}
 	var wait time.Duration
@@ -327,8 +376,42 @@ func (s *Server) command(ctx *fasthttp.RequestCtx, rest string) {
 		drained, n, waited := s.waitDrained(srv, wait)
 		res.Drained, res.InFlight, res.Waited = &drained, &n, waited.Round(time.Millisecond).String()
 	}
-	res.State, res.Admin = srv.State().String(), srv.AdminState().String()
+	res.State, res.Admin, res.Weight = srv.State().String(), srv.AdminState().String(), srv.CurrentWeight()
 	writeJSON(ctx, fasthttp.StatusOK, res)
+}
+
+// MaxWeight is the largest weight the weight command sets, as in the
+// configuration.
+const MaxWeight = 1000
+
+// weight runs POST /api/servers/{pool}/{address}/weight?value=N: the
+// server's weight until the next change, across reloads while it stays
+// in the configuration (HAProxy `set server <pool>/<server> weight`).
+// value=0 returns it to the configured weight.
+func (s *Server) weight(ctx *fasthttp.RequestCtx, poolName, addr string) {
+	v := string(ctx.QueryArgs().Peek("value"))
+	w, err := strconv.Atoi(v)
+	if err != nil || w < 0 || w > MaxWeight {
+		writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("bad weight %q: want value=N from 1 to %d, or 0 for the configured weight", v, MaxWeight))
+		return
+	}
+	pool, srv := s.find(poolName, addr)
+	switch {
+	case pool == nil:
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no pool %q", poolName))
+		return
+	case srv == nil:
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no server %q in pool %q", addr, poolName))
+		return
+	}
+	before := srv.CurrentWeight()
+	pool.SetServerWeight(srv, w)
+	s.log.Info("admin: server weight", zap.String("pool", pool.Name), zap.String("server", srv.Addr),
+		zap.Int("weight", srv.CurrentWeight()), zap.Int("was", before), remote(ctx))
+	writeJSON(ctx, fasthttp.StatusOK, CommandResult{
+		Pool: pool.Name, Address: srv.Addr, State: srv.State().String(), Admin: srv.AdminState().String(),
+		Weight: srv.CurrentWeight(), Changed: srv.CurrentWeight() != before,
+	})
 }
 
 // find returns the pool named name in the served snapshot and its server

@@ -186,7 +186,7 @@ func (c *collector) collectServer(ch chan<- prometheus.Metric, p *balancer.Pool,
 	gauge(ch, dHealthy, b2f(s.Healthy()), pn, sn)
 	gauge(ch, dEjected, b2f(s.Ejected()), pn, sn)
 	gauge(ch, dSlowStart, b2f(s.InSlowStart()), pn, sn)
-	gauge(ch, dWeight, float64(s.Weight), pn, sn)
+	gauge(ch, dWeight, float64(s.CurrentWeight()), pn, sn)
 	counter(ch, dEjections, uint64(s.Ejections()), pn, sn)
 	counter(ch, dHealthTr, st.HealthTransitions.Load(), pn, sn)
 	if r, ok := c.src.CheckStatus(s); ok {

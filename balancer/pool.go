@@ -175,6 +175,15 @@ func (p *Pool) SetServerAdminState(s *Server, a AdminState) bool {
 	return p.SetServerState(s, a.State())
 }
 
+// SetServerWeight sets the weight of s, one of the pool's servers, at
+// runtime (HAProxy `set server <pool>/<server> weight`); 0 returns it to
+// the configured weight. Policies see it at once. Call it off the request
+// path.
+func (p *Pool) SetServerWeight(s *Server, w int) {
+	s.SetAdminWeight(w)
+	p.rebuildFor(s)
+}
+
 // Server returns the pool's server at addr, or nil.
 func (p *Pool) Server(addr string) *Server {
 	for _, s := range p.servers {

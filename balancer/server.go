@@ -114,6 +114,7 @@ type Server struct {
 
 	state     atomic.Uint32 // a State
 	admin     atomic.Int32  // an AdminState: the admin API's override
+	weight    atomic.Int32  // the admin API's weight; 0: Weight
 	inflight  atomic.Int64  // requests between Acquire and Release
 	requests  atomic.Uint64 // requests ever acquired
 	unhealthy atomic.Bool   // active checks say down
@@ -206,8 +207,25 @@ const weightScale = 64
 // weightScale, ramped linearly from 1/weightScale of it to all of it over
 // slow start (HAProxy slowstart).
 func (s *Server) effectiveWeight() int64 {
-	return s.ramped(int64(max(s.Weight, 1)))
+	return s.ramped(int64(s.CurrentWeight()))
 }
+
+// CurrentWeight returns the weight in force: the admin API's if it set
+// one, else the configured Weight.
+func (s *Server) CurrentWeight() int {
+	if w := s.weight.Load(); w > 0 {
+		return int(w)
+	}
+	return max(s.Weight, 1)
+}
+
+// AdminWeight returns the admin API's weight, 0 when it set none.
+func (s *Server) AdminWeight() int { return int(s.weight.Load()) }
+
+// SetAdminWeight records the admin API's weight (0 clears it) without
+// rebuilding schedules; the snapshot builder uses it to carry the weight
+// to a rebuilt server. Code that owns a Pool calls Pool.SetServerWeight.
+func (s *Server) SetAdminWeight(w int) { s.weight.Store(int32(max(w, 0))) }
 
 // ramped returns base times weightScale, ramped by slow start.
 func (s *Server) ramped(base int64) int64 {

@@ -96,6 +96,7 @@ func buildPool(pc *config.Pool, old map[serverKey]*balancer.Server) (*proxy.Pool
 			if s != nil {
 				// Still in the configuration: the admin override stays.
 				ns.SetAdminState(s.AdminState())
+				ns.SetAdminWeight(s.AdminWeight())
 			}
 			s = ns
 		}
