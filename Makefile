@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./config/
 	$(GO) test -run='^$$' -fuzz=FuzzMatch -fuzztime=$(FUZZTIME) ./route/
 	$(GO) test -run='^$$' -fuzz=FuzzSplitTarget -fuzztime=$(FUZZTIME) ./proxy/
+	$(GO) test -run='^$$' -fuzz=FuzzParseLSN -fuzztime=$(FUZZTIME) ./backend/data/
 
 clean:
 	rm -rf $(BIN)
