@@ -29,13 +29,18 @@ func TestLoadGood(t *testing.T) {
 	want := &Config{
 		File: path,
 		Listeners: []Listener{{
-			Name:           "public",
-			Address:        ":8080",
-			ReadTimeout:    30 * time.Second,
-			WriteTimeout:   45 * time.Second,
-			IdleTimeout:    2 * time.Minute,
-			MaxHeaderBytes: 32 << 10,
-			MaxBodyBytes:   10 << 20,
+			Name:               "public",
+			Address:            ":8080",
+			ReadTimeout:        30 * time.Second,
+			WriteTimeout:       45 * time.Second,
+			IdleTimeout:        2 * time.Minute,
+			MaxHeaderBytes:     32 << 10,
+			MaxBodyBytes:       10 << 20,
+			MaxURIBytes:        4 << 10,
+			HeaderTimeout:      5 * time.Second,
+			MaxConns:           10000,
+			MaxConnsPerIP:      100,
+			MaxRequestsPerConn: 1000,
 		}, {
 			Name:           "127.0.0.1:8443", // defaults follow
 			Address:        "127.0.0.1:8443",
@@ -44,6 +49,8 @@ func TestLoadGood(t *testing.T) {
 			IdleTimeout:    75 * time.Second,
 			MaxHeaderBytes: 16 << 10,
 			MaxBodyBytes:   8 << 20,
+			MaxURIBytes:    8 << 10,
+			HeaderTimeout:  10 * time.Second,
 		}},
 		TrustedProxies: []string{"10.0.0.0/8", "192.168.1.7", "2001:db8::/32", "::1"},
 		TrustedPrefixes: []netip.Prefix{
@@ -311,6 +318,8 @@ pools: {web: {servers: [{address: "127.0.0.1:9001"}]}}
 		{"IdleTimeout", l.IdleTimeout, 75 * time.Second},
 		{"MaxHeaderBytes", l.MaxHeaderBytes, ByteSize(16 << 10)},
 		{"MaxBodyBytes", l.MaxBodyBytes, ByteSize(8 << 20)},
+		{"MaxURIBytes", l.MaxURIBytes, ByteSize(8 << 10)},
+		{"HeaderTimeout", l.HeaderTimeout, 10 * time.Second},
 		{"ShutdownTimeout", c.ShutdownTimeout, 30 * time.Second},
 		{"TrustedPrefixes", len(c.TrustedPrefixes), 0},
 		{"Log.Level", c.Log.Level, "info"},

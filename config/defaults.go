@@ -13,6 +13,8 @@ const (
 	defaultIdleTimeout       = 75 * time.Second
 	defaultMaxHeaderBytes    = 16 << 10
 	defaultMaxBodyBytes      = 8 << 20
+	defaultMaxURIBytes       = 8 << 10
+	defaultHeaderTimeout     = 10 * time.Second
 	defaultLogLevel          = "info"
 	defaultLogFormat         = "json"
 	defaultLogOutput         = "stderr"
@@ -114,6 +116,12 @@ func setDefaults(c *Config, pos *positions) {
 		}
 		if unset("listeners[%d].max_body_bytes", i) {
 			l.MaxBodyBytes = defaultMaxBodyBytes
+		}
+		if unset("listeners[%d].max_uri_bytes", i) {
+			l.MaxURIBytes = min(defaultMaxURIBytes, l.MaxHeaderBytes)
+		}
+		if unset("listeners[%d].header_timeout", i) {
+			l.HeaderTimeout = min(defaultHeaderTimeout, l.ReadTimeout)
 		}
 	}
 

@@ -62,6 +62,27 @@ type Listener struct {
 	// MaxBodyBytes is the largest request body accepted (Nginx
 	// client_max_body_size). Default 8 MiB.
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// MaxURIBytes is the longest request target accepted, 414 over it
+	// (Nginx: a request line over large_client_header_buffers; HAProxy:
+	// tune.bufsize). Default 8 KiB; at most max_header_bytes.
+	MaxURIBytes ByteSize `yaml:"max_uri_bytes"`
+	// HeaderTimeout bounds reading a request's head, from its first byte
+	// (or the connection's opening), 408 and close past it: the answer to
+	// slowloris (Nginx client_header_timeout, HAProxy timeout
+	// http-request). Default 10s; at most read_timeout.
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
+	// MaxConns bounds the listener's open client connections; one over it
+	// is answered 503 and closed (Nginx worker_connections, HAProxy
+	// maxconn). Default 0: fasthttp's 262144.
+	MaxConns int `yaml:"max_conns"`
+	// MaxConnsPerIP bounds the open connections of one client address; one
+	// over it is answered 429 and closed (Nginx limit_conn on
+	// $binary_remote_addr, HAProxy src_conn_cur). Default 0: no limit.
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// MaxRequestsPerConn closes a keep-alive connection after this many
+	// requests (Nginx keepalive_requests, HAProxy has none). Default 0:
+	// no limit.
+	MaxRequestsPerConn int `yaml:"max_requests_per_conn"`
 }
 
 // Admin configures the admin API (status and runtime commands) on an

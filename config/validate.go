@@ -22,6 +22,7 @@ type validator struct {
 func validate(c *Config, pos *positions, bad map[string]bool, errs *errorList) {
 	v := &validator{errorList: errs, pos: pos, bad: bad}
 	v.listeners(c.Listeners)
+	v.listenerLimits(c.Listeners)
 	c.TrustedPrefixes = v.trustedProxies(c.TrustedProxies)
 	v.log(&c.Log)
 	v.admin(&c.Admin, c.Listeners)

@@ -8,6 +8,7 @@ import (
 
 	"lb/balancer"
 	"lb/compress"
+	"lb/edge"
 )
 
 // forward sends the request to servers of pool, retrying on another
@@ -113,6 +114,9 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		st.upstream += d
 
 		outcome, status := outcomeOf(err, &rl.resp)
+		if err != nil && st.clientFault(err) {
+			outcome = balancer.OK // the client's body broke off, not the server
+		}
 		srv.Stats.Attempt(status, d)
 		if outcome == balancer.OK && pool.PassiveStatuses.Has(status) {
 			outcome = balancer.BadStatus
@@ -199,6 +203,12 @@ func (h *Handler) failUpstream(ctx *fasthttp.RequestCtx, st *state, err error, p
 	if st.body.over || errors.Is(err, errBodyTooLarge) {
 		h.fail(ctx, st, fasthttp.StatusRequestEntityTooLarge, "body too large", pool)
 		ctx.Response.SetConnectionClose() // the rest of the body is unread
+		return
+	}
+	if status, reason := edge.StatusOf(err); status != 0 {
+		// The streamed body broke lb's framing checks (package edge).
+		h.fail(ctx, st, status, reason, pool)
+		ctx.Response.SetConnectionClose()
 		return
 	}
 	status, reason := classify(err)

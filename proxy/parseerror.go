@@ -5,6 +5,8 @@ import (
 	"net"
 
 	"github.com/valyala/fasthttp"
+
+	"lb/edge"
 )
 
 // ParseError is the fasthttp.Server ErrorHandler: it answers a request
@@ -14,7 +16,11 @@ func ParseError(ctx *fasthttp.RequestCtx, err error) {
 	status := fasthttp.StatusBadRequest
 	var small *fasthttp.ErrSmallBuffer
 	var ne *net.OpError
+	if st, _ := edge.StatusOf(err); st != 0 {
+		status = st // refused by lb's strict framing checks
+	}
 	switch {
+	case status != fasthttp.StatusBadRequest:
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status = fasthttp.StatusRequestEntityTooLarge // Nginx client_max_body_size
 	case errors.As(err, &small):

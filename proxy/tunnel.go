@@ -333,5 +333,6 @@ func (h *Handler) switchProtocols(ctx *fasthttp.RequestCtx, st *state, pool *Poo
 		return
 	}
 	ctx.HijackSetNoResponse(true)
+	switchedProtocols(ctx)
 	ctx.Hijack(t.run)
 }
