@@ -27,7 +27,7 @@ type served struct {
 // listen opens (or shares, or inherits) lc's socket and builds its
 // server; serve starts it.
 func (p *Process) listen(lc config.Listener) (*served, error) {
-	v, err := p.set.Listen(lc.Address)
+	v, err := p.set.Listen("http:"+lc.Address, lc.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 	}

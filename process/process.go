@@ -93,7 +93,7 @@ func StartWith(path string, set *upgrade.Set) (*Process, error) {
 		p.listeners = append(p.listeners, l)
 	}
 	if cfg.Admin.Enabled {
-		ln, err := p.set.Listen(cfg.Admin.Address)
+		ln, err := p.set.Listen("admin:"+cfg.Admin.Address, cfg.Admin.Address)
 		if err != nil {
 			p.stopChecks()
 			p.closeListeners()
@@ -213,8 +213,8 @@ func (p *Process) newServer(lc config.Listener) *fasthttp.Server {
 		IdleTimeout:        lc.IdleTimeout,
 		ReadBufferSize:     int(lc.MaxHeaderBytes),
 		Concurrency:        lc.MaxConns,           // Nginx worker_connections, HAProxy maxconn
-		MaxConnsPerIP:      lc.MaxConnsPerIP,      // Nginx limit_conn, HAProxy src_conn_cur
 		MaxRequestsPerConn: lc.MaxRequestsPerConn, // Nginx keepalive_requests
+		// max_conns_per_ip is enforced by edge.Wrap's listener.
 		// With streaming, fasthttp reads up to MaxRequestBodySize of a body
 		// before the handler runs and streams the rest: this is the
 		// per-request read-ahead (Nginx client_body_buffer_size), not the

@@ -83,7 +83,7 @@ func (c *Conn) handOver() bool {
 	if next == nil || c.tcp == nil || !c.between() {
 		return false
 	}
-	if err := sendConn(next, c.sock.addr, c.tcp); err != nil {
+	if err := sendConn(next, c.sock.key, c.tcp); err != nil {
 		// The new process is gone: what remains is served here, and this
 		// connection, woken early, closes as if idle too long.
 		if c.sock.set.next.CompareAndSwap(next, nil) {

@@ -7,17 +7,19 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Set holds the listening sockets of one process by address, and the
+// Set holds the listening sockets of one process by key, and the
 // client connections accepted on them. Its methods are safe for
 // concurrent use.
 type Set struct {
 	mu sync.Mutex
-	// inherited are the listeners the old process passed, not yet taken.
+	// inherited are the listeners the old process passed, by key, not
+	// yet taken.
 	inherited map[string]*net.TCPListener
 	socks     map[string]*Socket
 	conns     map[*Conn]struct{}
@@ -78,16 +80,21 @@ func Inherit() (*Set, error) {
 // Upgraded reports whether this process was started by an upgrade.
 func (s *Set) Upgraded() bool { return s.parent != nil }
 
-// Listen returns a new view of the socket listening on addr: the one
-// inherited from the old process, the one already open, or a new one.
+// Listen returns a new view of the socket named key, listening on addr:
+// the one inherited from the old process under that key, the one already
+// open, or a new one. Keys name sockets across processes; a key is
+// usually the configured address, with a prefix per kind of listener.
 // The socket closes when its last view closes.
-func (s *Set) Listen(addr string) (*View, error) {
+func (s *Set) Listen(key, addr string) (*View, error) {
+	if strings.ContainsRune(key, ',') {
+		return nil, fmt.Errorf("listener key %q: no commas", key)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sock := s.socks[addr]
+	sock := s.socks[key]
 	if sock == nil {
-		ln := s.inherited[addr]
-		delete(s.inherited, addr)
+		ln := s.inherited[key]
+		delete(s.inherited, key)
 		if ln == nil {
 			l, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -95,8 +102,8 @@ func (s *Set) Listen(addr string) (*View, error) {
 			}
 			ln = l.(*net.TCPListener)
 		}
-		sock = &Socket{set: s, addr: addr, ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
-		s.socks[addr] = sock
+		sock = &Socket{set: s, key: key, ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+		s.socks[key] = sock
 		go sock.accept()
 	}
 	sock.views++
@@ -157,18 +164,6 @@ func (s *Set) closeInherited() {
 		ln.Close()
 		delete(s.inherited, addr)
 	}
-}
-
-// Addrs returns the addresses of the open sockets, sorted.
-func (s *Set) Addrs() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	addrs := make([]string, 0, len(s.socks))
-	for a := range s.socks {
-		addrs = append(addrs, a)
-	}
-	sort.Strings(addrs)
-	return addrs
 }
 
 // HandOver starts passing connections to the new process behind ch:
@@ -237,8 +232,8 @@ func (s *Set) untrack(c *Conn) {
 	s.mu.Unlock()
 }
 
-// listenerFiles returns the open sockets' addresses and descriptors
-// (duplicates, for a new process), sorted by address.
+// listenerFiles returns the open sockets' keys and descriptors
+// (duplicates, for a new process), sorted by key.
 func (s *Set) listenerFiles() ([]string, []*os.File, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -265,7 +260,7 @@ func (s *Set) listenerFiles() ([]string, []*os.File, error) {
 // whichever of its views accepts first.
 type Socket struct {
 	set   *Set
-	addr  string
+	key   string
 	ln    *net.TCPListener
 	conns chan net.Conn
 	done  chan struct{} // closed when the socket stops accepting
@@ -349,8 +344,8 @@ func (v *View) Close() error {
 		s.mu.Lock()
 		v.sock.views--
 		last := v.sock.views == 0
-		if last && s.socks[v.sock.addr] == v.sock {
-			delete(s.socks, v.sock.addr)
+		if last && s.socks[v.sock.key] == v.sock {
+			delete(s.socks, v.sock.key)
 		}
 		s.mu.Unlock()
 		if last {

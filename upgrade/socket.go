@@ -10,7 +10,7 @@
 // extra files and one end of a Unix SOCK_SEQPACKET socket pair; the new
 // process serves, then says "ready" over that socket; the old one stops
 // accepting and sends each idle connection's descriptor over the same
-// socket (SCM_RIGHTS), tagged with the address of the listener it came
+// socket (SCM_RIGHTS), tagged with the key of the listener it came
 // from, until it has none left.
 package upgrade
 
@@ -25,7 +25,7 @@ import (
 
 // The environment of a process started by an upgrade.
 const (
-	// envListeners lists the inherited listeners' addresses, comma
+	// envListeners lists the inherited listeners' keys, comma
 	// separated, in the order of their descriptors (from fdListeners).
 	envListeners = "LB_UPGRADE_LISTENERS"
 	// envChannel is set when descriptor fdChannel is the channel to the
@@ -46,7 +46,7 @@ const (
 	msgFailed = "failed: "
 )
 
-// maxMessage bounds one message: a listener address or a failure.
+// maxMessage bounds one message: a listener key or a failure.
 const maxMessage = 4096
 
 // socketPair returns the two ends of a Unix SOCK_SEQPACKET socket pair,
@@ -80,7 +80,7 @@ func fileUnixConn(f *os.File) (*net.UnixConn, error) {
 	return uc, nil
 }
 
-// sendConn sends c's descriptor over ch, tagged with the listener address.
+// sendConn sends c's descriptor over ch, tagged with its listener's key.
 // The kernel duplicates the descriptor into the receiver; the caller still
 // closes its own.
 func sendConn(ch *net.UnixConn, addr string, c syscall.Conn) error {

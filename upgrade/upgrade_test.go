@@ -42,7 +42,7 @@ func child() {
 		s.Failed(errors.New(msg))
 		os.Exit(1)
 	}
-	v, err := s.Listen(os.Getenv(envTestAddr))
+	v, err := s.Listen("http", os.Getenv(envTestAddr))
 	if err != nil {
 		s.Failed(err)
 		os.Exit(1)
@@ -125,7 +125,7 @@ func (rc *rawConn) read() (string, error) {
 // by the new process, with nothing lost and no error.
 func TestHandOverIdleBusyAndNewConnections(t *testing.T) {
 	s := NewSet()
-	v, err := s.Listen("127.0.0.1:0")
+	v, err := s.Listen("http", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestHandOverIdleBusyAndNewConnections(t *testing.T) {
 // keep-alive connections while the process changes: not one fails.
 func TestHandOverUnderLoad(t *testing.T) {
 	s := NewSet()
-	v, err := s.Listen("127.0.0.1:0")
+	v, err := s.Listen("http", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestHandOverUnderLoad(t *testing.T) {
 // and the old one goes on as if nothing happened.
 func TestSpawnFailureKeepsServing(t *testing.T) {
 	s := NewSet()
-	v, err := s.Listen("127.0.0.1:0")
+	v, err := s.Listen("http", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
