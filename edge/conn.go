@@ -2,6 +2,10 @@ package edge
 
 import (
 	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Conn is a client connection whose request framing is checked by a
@@ -19,6 +23,17 @@ type Conn struct {
 	held     []byte // bytes from the refused request on, kept for a switch
 	err      error  // the refusal, once returned
 	switched bool   // protocol switched: bytes pass unchecked
+	release  func() // called once on Close; nil: nothing to release
+	closed   atomic.Bool
+}
+
+// Close closes the connection and gives back its place in the
+// listener's per-address count.
+func (c *Conn) Close() error {
+	if c.closed.CompareAndSwap(false, true) && c.release != nil {
+		c.release()
+	}
+	return c.Conn.Close()
 }
 
 // NewConn wraps c, checking its requests within limits.
@@ -55,6 +70,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return 0, serr
 }
 
+// NetConn returns the wrapped connection (as tls.Conn.NetConn does), so
+// that a binary upgrade can find and hand over the socket between two
+// requests, when no bytes are held here.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
 // SwitchProtocols turns the checks off for the rest of the connection:
 // after a 101 the bytes are a tunnel's, not HTTP requests. Bytes held
 // back at a refusal (a client may send tunnel bytes right after its
@@ -65,17 +85,90 @@ func (c *Conn) SwitchProtocols() {
 	c.switched, c.err = true, nil
 }
 
-// Listener wraps accepted connections in Conn.
+// Listener wraps accepted connections in Conn and bounds the open
+// connections of each client address. Its methods are safe for
+// concurrent use.
 type Listener struct {
 	net.Listener
 	Limits Limits
+	// MaxConnsPerIP bounds the open connections of one client address;
+	// 0 means no limit. One over it is answered 429 and closed (Nginx
+	// limit_conn, HAProxy src_conn_cur). fasthttp's own MaxConnsPerIP
+	// would hide Conn behind a wrapper of its own.
+	MaxConnsPerIP int
+
+	mu    sync.Mutex
+	perIP map[netip.Addr]int // open connections by client address; guarded by mu
 }
 
-// Accept waits for the next connection and wraps it.
+// Accept waits for the next connection within the limits and wraps it.
 func (l *Listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.MaxConnsPerIP <= 0 {
+			return NewConn(c, l.Limits), nil
+		}
+		ip := addrOf(c.RemoteAddr())
+		if !l.acquire(ip) {
+			go refuse(c, tooManyConns)
+			continue
+		}
+		ec := NewConn(c, l.Limits)
+		ec.release = func() { l.releaseIP(ip) }
+		return ec, nil
 	}
-	return NewConn(c, l.Limits), nil
+}
+
+func (l *Listener) acquire(ip netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.perIP == nil {
+		l.perIP = map[netip.Addr]int{}
+	}
+	if l.perIP[ip] >= l.MaxConnsPerIP {
+		return false
+	}
+	l.perIP[ip]++
+	return true
+}
+
+func (l *Listener) releaseIP(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.perIP[ip] <= 1 {
+		delete(l.perIP, ip)
+	} else {
+		l.perIP[ip]--
+	}
+}
+
+// ConnsOf returns the open connections of ip (for tests and status).
+func (l *Listener) ConnsOf(ip netip.Addr) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.perIP[ip]
+}
+
+var tooManyConns = []byte("HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 18\r\n\r\nToo Many Requests\n")
+
+// refuse answers a connection that is over a limit and closes it.
+func refuse(c net.Conn, answer []byte) {
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write(answer)
+	_ = c.Close()
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }

@@ -9,7 +9,7 @@ import (
 // Wrap returns the listener lb serves for lc: accepted connections have
 // their request framing checked within lc's limits.
 func Wrap(ln net.Listener, lc config.Listener) (net.Listener, error) {
-	return &Listener{Listener: ln, Limits: LimitsOf(lc)}, nil
+	return &Listener{Listener: ln, Limits: LimitsOf(lc), MaxConnsPerIP: lc.MaxConnsPerIP}, nil
 }
 
 // LimitsOf returns the Scanner limits of a listener.
