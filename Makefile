@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzMatch -fuzztime=$(FUZZTIME) ./route/
 	$(GO) test -run='^$$' -fuzz=FuzzSplitTarget -fuzztime=$(FUZZTIME) ./proxy/
 	$(GO) test -run='^$$' -fuzz=FuzzParseLSN -fuzztime=$(FUZZTIME) ./backend/data/
+	$(GO) test -run='^$$' -fuzz=FuzzLaterPos -fuzztime=$(FUZZTIME) ./backend/session/
 
 clean:
 	rm -rf $(BIN)

@@ -92,7 +92,7 @@ func (m *memory) SetWritePos(_ context.Context, id, pos string) error {
 	if !ok {
 		return ErrNotFound
 	}
-	e.s.WritePos = pos
+	e.s.WritePos = laterPos(e.s.WritePos, pos)
 	return nil
 }
 

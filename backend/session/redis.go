@@ -25,9 +25,19 @@ local v = redis.call('HMGET', KEYS[1], 'u', 'c', 'w')
 if not v[1] then return false end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return v`)
+	// setPosScript keeps the later of two LSNs, like laterPos.
 	setPosScript = redis.NewScript(`
+local function lsn(s)
+  local h, l = string.match(s or '', '^(%x+)/(%x+)$')
+  if not h or #h > 8 or #l > 8 then return nil end
+  return tonumber(h, 16), tonumber(l, 16)
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'w', ARGV[1])
+local ch, cl = lsn(redis.call('HGET', KEYS[1], 'w'))
+local nh, nl = lsn(ARGV[1])
+if not (ch and nh and (ch > nh or (ch == nh and cl > nl))) then
+  redis.call('HSET', KEYS[1], 'w', ARGV[1])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`)
 )

@@ -11,6 +11,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -40,9 +42,11 @@ type Store interface {
 	// Get returns the session and slides its TTL. An ID that is not 32
 	// hex characters is ErrNotFound without asking the store.
 	Get(ctx context.Context, id string) (Session, error)
-	// SetWritePos records the position of the session's latest write
-	// (last writer wins) and slides the TTL; ErrNotFound if the session
-	// is gone.
+	// SetWritePos records the position of the session's latest write and
+	// slides the TTL; ErrNotFound if the session is gone. When the stored
+	// and the given positions are both LSNs ("X/Y" in hex) the later one
+	// is kept, so concurrent writes through different backends never
+	// move it back; otherwise the given one replaces it.
 	SetWritePos(ctx context.Context, id, pos string) error
 	// Delete ends the session; deleting an unknown session is not an error.
 	Delete(ctx context.Context, id string) error
@@ -75,4 +79,26 @@ func validID(id string) bool {
 		}
 	}
 	return true
+}
+
+// parseLSN reads PostgreSQL's "X/Y" (hex, up to 8 digits each).
+func parseLSN(s string) (uint64, bool) {
+	hi, lo, ok := strings.Cut(s, "/")
+	if !ok || len(hi) == 0 || len(hi) > 8 || len(lo) == 0 || len(lo) > 8 {
+		return 0, false
+	}
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	return h<<32 | l, err1 == nil && err2 == nil
+}
+
+// laterPos is the position SetWritePos keeps: the later of two LSNs,
+// else the new value.
+func laterPos(cur, pos string) string {
+	c, ok1 := parseLSN(cur)
+	n, ok2 := parseLSN(pos)
+	if ok1 && ok2 && c > n {
+		return cur
+	}
+	return pos
 }

@@ -58,6 +58,24 @@ func TestStoreLifecycle(t *testing.T) {
 			if got, _ := s.Get(ctx, a.ID); got.WritePos != "0/16B3748" {
 				t.Fatalf("WritePos = %q, want 0/16B3748", got.WritePos)
 			}
+			for _, step := range []struct{ set, want string }{
+				{"0/16B3748", "0/16B3748"}, // equal: kept
+				{"0/16B3747", "0/16B3748"}, // earlier: ignored
+				{"0/FFFFFFFF", "0/FFFFFFFF"},
+				{"1/0", "1/0"},
+				{"0/20000000", "1/0"},
+				{"A/1", "A/1"}, // hex, not decimal
+				{"9/FFFFFFFF", "A/1"},
+				{"not-an-lsn", "not-an-lsn"}, // anything else replaces
+				{"0/1", "0/1"},
+			} {
+				if err := s.SetWritePos(ctx, a.ID, step.set); err != nil {
+					t.Fatal(err)
+				}
+				if got, _ := s.Get(ctx, a.ID); got.WritePos != step.want {
+					t.Fatalf("SetWritePos(%q): WritePos = %q, want %q", step.set, got.WritePos, step.want)
+				}
+			}
 			if err := s.Delete(ctx, a.ID); err != nil {
 				t.Fatal(err)
 			}
