@@ -34,7 +34,7 @@ unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 norace:
-	$(GO) test -count=1 -timeout 10m -run 'Alloc|GiB' ./...
+	$(GO) test -count=1 -timeout 10m -run 'Alloc|GiB|Import200MB' ./...
 
 ## bench-go: hot-path micro benchmarks (policies, one proxied request)
 bench-go:
@@ -48,6 +48,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzSplitTarget -fuzztime=$(FUZZTIME) ./proxy/
 	$(GO) test -run='^$$' -fuzz=FuzzParseLSN -fuzztime=$(FUZZTIME) ./backend/data/
 	$(GO) test -run='^$$' -fuzz=FuzzLaterPos -fuzztime=$(FUZZTIME) ./backend/session/
+	$(GO) test -run='^$$' -fuzz=FuzzDecoder -fuzztime=$(FUZZTIME) ./backend/jsonstream/
 
 clean:
 	rm -rf $(BIN)
