@@ -41,11 +41,29 @@ func TestUpgradesUnderLoad(t *testing.T) {
 	ld := startLoad(t, addr, 8)
 	ld.waitSent(500)
 	for i := range 3 {
+		// A request whose body is half sent when the upgrade begins: it
+		// must be answered by the old process, not split between two.
+		half := dialKeepAlive(t, addr)
+		half.c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.WriteString(half.c, "POST /whoami HTTP/1.1\r\nHost: lb\r\nContent-Length: 10\r\n\r\nhello"); err != nil {
+			t.Fatal(err)
+		}
 		installLB(t, "lb-upgraded") // a new executable in place, as a deploy does
 		if out, err := exec.Command(filepath.Join(binDir, "lb"), "-s", "upgrade", "-pid", pidPath).CombinedOutput(); err != nil {
 			t.Fatalf("lb -s upgrade: %v %s", err, out)
 		}
 		next := waitNewPID(t, pidPath, pid)
+		time.Sleep(100 * time.Millisecond) // the old process is handing over
+		if _, err := io.WriteString(half.c, "world"); err != nil {
+			t.Fatalf("upgrade %d: finishing a request body: %v", i+1, err)
+		}
+		var resp fasthttp.Response
+		if err := resp.Read(half.r); err != nil || resp.StatusCode() != 200 {
+			t.Fatalf("upgrade %d: request with its body split across the upgrade: %v, status %d", i+1, err, resp.StatusCode())
+		}
+		if err := half.get(); err != nil {
+			t.Fatalf("upgrade %d: the same connection afterwards: %v", i+1, err)
+		}
 		waitExited(t, pid, 20*time.Second)
 		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", next)); err != nil || strings.HasSuffix(exe, "(deleted)") {
 			t.Fatalf("upgrade %d: new process runs %q (%v), want the newly installed executable", i+1, exe, err)

@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"sync"
@@ -26,11 +27,28 @@ type Conn struct {
 	once   sync.Once
 }
 
+// stateUnknown is a connection's state until the server reports one: it
+// is never handed over.
+const stateUnknown = -1
+
 // ConnState is the fasthttp.Server.ConnState hook that tells a Set where
 // each of its connections stands. Servers of a Set's views must use it.
+// It finds the Conn under wrappers that expose theirs with NetConn (as
+// lb's edge checks do), except TLS: a TLS connection's state lives in
+// this process, so it is never handed over.
 func ConnState(c net.Conn, st fasthttp.ConnState) {
-	if uc, ok := c.(*Conn); ok {
-		uc.state.Store(int32(st))
+	for {
+		switch x := c.(type) {
+		case *Conn:
+			x.state.Store(int32(st))
+			return
+		case *tls.Conn:
+			return
+		case interface{ NetConn() net.Conn }:
+			c = x.NetConn()
+		default:
+			return
+		}
 	}
 }
 

@@ -308,6 +308,7 @@ func (sock *Socket) deliver(c *Conn) bool {
 
 func (sock *Socket) wrap(c net.Conn) *Conn {
 	w := &Conn{Conn: c, sock: sock}
+	w.state.Store(stateUnknown)
 	w.tcp, _ = c.(*net.TCPConn)
 	sock.set.track(w)
 	return w
