@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,16 +23,21 @@ func newPG(t *testing.T) (*pg, *testsvc.PGCluster) {
 	return openPG(t, c), c
 }
 
-func openPG(t *testing.T, c *testsvc.PGCluster) *pg {
+// openPG opens a store on the cluster; mod, if given, adjusts the Config.
+func openPG(t *testing.T, c *testsvc.PGCluster, mod ...func(*Config)) *pg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := NewPostgres(ctx, Config{
+	cfg := Config{
 		Primary:        c.PrimaryDSN(),
 		Replicas:       []string{c.ReplicaDSN()},
 		MaxConns:       4,
 		HealthInterval: 200 * time.Millisecond,
-	})
+	}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	s, err := NewPostgres(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +240,16 @@ func waitReplica(t *testing.T, s *pg) Source {
 // replica; with the replica stopped they go to the primary without a
 // single failed read; the replica is used again once it is back.
 func TestReplicaServesReadsAndFallsBack(t *testing.T) {
-	s, c := newPG(t)
+	c := testsvc.Postgres(t)
+	var mu sync.Mutex
+	var events []string
+	s := openPG(t, c, func(cfg *Config) {
+		cfg.OnHealth = func(src Source, healthy bool) {
+			mu.Lock()
+			events = append(events, fmt.Sprintf("%s %v", src, healthy))
+			mu.Unlock()
+		}
+	})
 	ctx := context.Background()
 	it, _, err := s.Create(ctx, NewItem{Name: "r"})
 	if err != nil {
@@ -263,6 +280,69 @@ func TestReplicaServesReadsAndFallsBack(t *testing.T) {
 	}
 	c.StartReplica()
 	waitReplica(t, s)
+	mu.Lock()
+	defer mu.Unlock()
+	rep := "replica:" + c.ReplicaAddr()
+	if want := []string{rep + " true", rep + " false", rep + " true"}; !slices.Equal(events, want) {
+		t.Fatalf("OnHealth events = %q, want %q", events, want)
+	}
+}
+
+// TestPrimaryStopped: with the primary down, writes and Ping fail fast
+// with ErrUnavailable while the replica keeps serving reads, including
+// reads that must see the last write; after the restart all recovers,
+// and Close leaves no goroutine behind.
+func TestPrimaryStopped(t *testing.T) {
+	c := testsvc.Postgres(t)
+	base := runtime.NumGoroutine()
+	s := openPG(t, c)
+	ctx := context.Background()
+	it, pos, err := s.Create(ctx, NewItem{Name: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReplica(t, s)
+	c.StopPrimary()
+	for _, call := range []struct {
+		name string
+		do   func() error
+	}{
+		{"Ping", func() error { return s.Ping(ctx) }},
+		{"Create", func() error { _, _, err := s.Create(ctx, NewItem{Name: "q"}); return err }},
+		{"Update", func() error { _, _, err := s.Update(ctx, it.ID, NewItem{Name: "q"}, 0); return err }},
+		{"Delete", func() error { _, err := s.Delete(ctx, it.ID); return err }},
+		{"InsertBatch", func() error { _, err := s.InsertBatch(ctx, []NewItem{{Name: "q"}}); return err }},
+	} {
+		start := time.Now()
+		err := call.do()
+		if el := time.Since(start); !errors.Is(err, ErrUnavailable) || el > 3*time.Second {
+			t.Errorf("%s with the primary down = %v after %v, want ErrUnavailable within 3s", call.name, err, el)
+		}
+	}
+	if got, src, err := s.Get(ctx, it.ID, pos); err != nil || got.Name != "p" || !strings.HasPrefix(string(src), "replica:") {
+		t.Fatalf("Get(after the last write) with the primary down = %+v from %q, %v; want it from the replica", got, src, err)
+	}
+	c.StartPrimary()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Ping(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("Ping() after the primary restarted = %v", s.Ping(ctx))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, _, err := s.Create(ctx, NewItem{Name: "q"}); err != nil {
+		t.Fatalf("Create() after the primary restarted = %v", err)
+	}
+
+	s.Close()
+	deadline = time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines after Close, %d before Open:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestSchemaSetupConcurrent: backends starting together all set up the

@@ -24,6 +24,10 @@ type Config struct {
 	MaxConns         int32         // per pool; default 2*GOMAXPROCS
 	StatementTimeout time.Duration // set on every connection; default 5s
 	HealthInterval   time.Duration // replica health check period; default 1s
+	// OnHealth, if set, is called when a replica turns healthy or
+	// unhealthy (on transitions only; from the health loop or the read
+	// that found it failing). An addition to the agreed Config.
+	OnHealth func(replica Source, healthy bool)
 }
 
 const schema = `CREATE TABLE IF NOT EXISTS items (
@@ -58,10 +62,18 @@ type pg struct {
 
 // replica is one read pool and what the health loop last learned of it.
 type replica struct {
-	pool    *pgxpool.Pool
-	source  Source
-	healthy atomic.Bool   // answered and is in recovery at the last check
-	replay  atomic.Uint64 // last known pg_last_wal_replay_lsn()
+	pool     *pgxpool.Pool
+	source   Source
+	healthy  atomic.Bool   // answered and is in recovery at the last check
+	replay   atomic.Uint64 // last known pg_last_wal_replay_lsn()
+	onHealth func(Source, bool)
+}
+
+// setHealthy records the replica's state and reports a change.
+func (r *replica) setHealthy(h bool) {
+	if r.healthy.CompareAndSwap(!h, h) && r.onHealth != nil {
+		r.onHealth(r.source, h)
+	}
 }
 
 var _ Store = (*pg)(nil)
@@ -93,7 +105,7 @@ func NewPostgres(ctx context.Context, cfg Config) (Store, error) {
 		}
 		cc := pool.Config().ConnConfig
 		src := Source("replica:" + net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))))
-		p.replicas = append(p.replicas, &replica{pool: pool, source: src})
+		p.replicas = append(p.replicas, &replica{pool: pool, source: src, onHealth: cfg.OnHealth})
 	}
 	if err := p.setupSchema(ctx); err != nil {
 		p.closePools()
@@ -182,13 +194,13 @@ func (r *replica) check(ctx context.Context, timeout time.Duration) {
 		return // shutting down: the answer means nothing
 	}
 	if err != nil || !inRecovery || lsn == nil {
-		r.healthy.Store(false)
+		r.setHealthy(false)
 		return
 	}
 	if v, err := ParseLSN(*lsn); err == nil {
 		r.storeReplay(v)
 	}
-	r.healthy.Store(true)
+	r.setHealthy(true)
 }
 
 // storeReplay raises the cached replay position (it never goes back).
@@ -255,7 +267,7 @@ func (p *pg) read(ctx context.Context, after Position, fn func(q *pgxpool.Pool) 
 	q, src, r := p.reader(ctx, after)
 	err := classify(fn(q))
 	if r != nil && errors.Is(err, ErrUnavailable) && ctx.Err() == nil {
-		r.healthy.Store(false)
+		r.setHealthy(false)
 		src = SourcePrimary
 		err = classify(fn(p.primary))
 	}

@@ -95,8 +95,7 @@ max_connections = 100
 shared_buffers = 32MB
 `, c.primaryPort, c.dir))
 	c.appendFile(filepath.Join(primary, "pg_hba.conf"), "\nhost replication all 127.0.0.1/32 trust\n")
-	c.pgctl("primary", "start")
-	c.primaryRunning = true
+	c.StartPrimary()
 	c.run("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(c.primaryPort), "-U", "postgres",
 		"-D", replica, "-R", "-X", "stream", "-c", "fast")
 	c.appendFile(filepath.Join(replica, "postgresql.conf"), fmt.Sprintf("\nport = %d\n", c.replicaPort))
@@ -122,20 +121,31 @@ func (c *PGCluster) ReplicaAddr() string { return addr(c.replicaPort) }
 
 // StopReplica stops the replica (fast shutdown); the primary keeps
 // running and the replica catches up after StartReplica.
-func (c *PGCluster) StopReplica() {
+func (c *PGCluster) StopReplica() { c.tb.Helper(); c.stop("replica", &c.replicaRunning) }
+
+// StartReplica starts the stopped replica on its port again.
+func (c *PGCluster) StartReplica() { c.tb.Helper(); c.start("replica", &c.replicaRunning) }
+
+// StopPrimary stops the primary (fast shutdown); the replica keeps
+// serving reads and reconnects after StartPrimary.
+func (c *PGCluster) StopPrimary() { c.tb.Helper(); c.stop("primary", &c.primaryRunning) }
+
+// StartPrimary starts the stopped primary on its port again.
+func (c *PGCluster) StartPrimary() { c.tb.Helper(); c.start("primary", &c.primaryRunning) }
+
+func (c *PGCluster) stop(name string, running *bool) {
 	c.tb.Helper()
-	if c.replicaRunning {
-		c.pgctl("replica", "stop")
-		c.replicaRunning = false
+	if *running {
+		c.pgctl(name, "stop")
+		*running = false
 	}
 }
 
-// StartReplica starts the stopped replica on its port again.
-func (c *PGCluster) StartReplica() {
+func (c *PGCluster) start(name string, running *bool) {
 	c.tb.Helper()
-	if !c.replicaRunning {
-		c.pgctl("replica", "start")
-		c.replicaRunning = true
+	if !*running {
+		c.pgctl(name, "start")
+		*running = true
 	}
 }
 
