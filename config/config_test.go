@@ -85,8 +85,10 @@ func TestLoadGood(t *testing.T) {
 				Methods:    []string{"GET", "POST"},
 				Headers:    map[string]string{"X-Tenant": "acme"},
 			},
-			Pool:               "api",
-			RetryNonIdempotent: true,
+			Pool:                 "api",
+			RetryNonIdempotent:   true,
+			RejectDotSegments:    true,
+			RejectEncodedSlashes: true,
 		}, {
 			Name:  "route-2",
 			Match: Match{Hosts: StringList{"static.example.com"}},

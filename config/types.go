@@ -138,6 +138,16 @@ type Route struct {
 	// non-idempotent requests on timeouts, errors and statuses too, not
 	// only on connect failures. Default false.
 	RetryNonIdempotent bool `yaml:"retry_non_idempotent"`
+	// RejectDotSegments answers 400 to a request whose path has a "." or
+	// ".." segment, also percent-encoded ("%2e%2e") or with parameters
+	// ("..;x"), instead of routing it: path traversal past a prefix
+	// rule. Default false (HAProxy: http-request deny if { path_sub ../ }).
+	RejectDotSegments bool `yaml:"reject_dot_segments"`
+	// RejectEncodedSlashes answers 400 to a request whose path holds an
+	// encoded slash or backslash (%2F, %5C), which servers decode into
+	// separators the route never saw. Default false (Apache
+	// AllowEncodedSlashes Off; HAProxy: deny if { path_sub -i %2f }).
+	RejectEncodedSlashes bool `yaml:"reject_encoded_slashes"`
 	// Compression, when present, replaces the global compression block for
 	// this route (`compression: {enabled: false}` turns it off here).
 	// Blocks are not merged: keys left out of a route's block get their

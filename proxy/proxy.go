@@ -188,6 +188,10 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, st *state) {
 	}
 	rt := snap.targets[i]
 	st.route = rt
+	if reason := rt.rejectPath(path); reason != "" {
+		h.fail(ctx, st, fasthttp.StatusBadRequest, reason, nil)
+		return
+	}
 	if isUpgrade(&req.Header) {
 		h.tunnel(ctx, st, rt.Pool, pathQuery, hosts == 1)
 		return

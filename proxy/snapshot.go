@@ -26,6 +26,9 @@ type Route struct {
 	// RetryNonIdempotent lets the pool retry non-idempotent requests on
 	// timeouts, errors and statuses, not only on connect failures.
 	RetryNonIdempotent bool
+	// RejectDotSegments and RejectEncodedSlashes refuse (400) paths with
+	// dot segments or encoded slashes (see rejectPath).
+	RejectDotSegments, RejectEncodedSlashes bool
 	// Compression, when not nil, compresses eligible responses.
 	Compression *Compression
 	// Stats are the route's metrics, set by Handler.Store from the

@@ -33,3 +33,60 @@ func switchedProtocols(ctx *fasthttp.RequestCtx) {
 		c.SwitchProtocols()
 	}
 }
+
+// rejectPath returns why the route refuses path (as received, without
+// the query), or "" when it does not.
+func (rt *Route) rejectPath(path []byte) string {
+	switch {
+	case rt.RejectDotSegments && hasDotSegment(path):
+		return "dot segment in path"
+	case rt.RejectEncodedSlashes && hasEncodedSlash(path):
+		return "encoded slash in path"
+	}
+	return ""
+}
+
+// hasDotSegment reports whether a segment of path is "." or "..", each
+// dot maybe written "%2e" (any case), the segment maybe followed by
+// ";params" (the "..;/" trick that Java servers resolve).
+func hasDotSegment(path []byte) bool {
+	dots, other := 0, false
+	for i := 0; i <= len(path); i++ {
+		if i == len(path) || path[i] == '/' {
+			if !other && (dots == 1 || dots == 2) {
+				return true
+			}
+			dots, other = 0, false
+			continue
+		}
+		if other {
+			continue
+		}
+		switch c := path[i]; {
+		case c == '.':
+			dots++
+		case c == '%' && i+2 < len(path) && path[i+1] == '2' && path[i+2]|0x20 == 'e':
+			dots++
+			i += 2
+		case c == ';':
+			// Parameters end the segment's name.
+			if dots == 1 || dots == 2 {
+				return true
+			}
+			other = true
+		default:
+			other = true
+		}
+	}
+	return false
+}
+
+// hasEncodedSlash reports whether path holds %2F or %5C (any case).
+func hasEncodedSlash(path []byte) bool {
+	for i := 0; i+2 < len(path); i++ {
+		if path[i] == '%' && (path[i+1] == '2' && path[i+2]|0x20 == 'f' || path[i+1] == '5' && path[i+2]|0x20 == 'c') {
+			return true
+		}
+	}
+	return false
+}

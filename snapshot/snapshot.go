@@ -69,6 +69,9 @@ func Build(cfg *config.Config, prev *proxy.Snapshot) (*proxy.Snapshot, error) {
 			Pool:               p,
 			RetryNonIdempotent: r.RetryNonIdempotent,
 			Compression:        compression(r.CompressionFor(&cfg.Compression)),
+
+			RejectDotSegments:    r.RejectDotSegments,
+			RejectEncodedSlashes: r.RejectEncodedSlashes,
 		}
 	}
 	table, err := route.New(rules)
