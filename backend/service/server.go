@@ -41,6 +41,8 @@ func (s *Service) Server(cfg ServerConfig) *fasthttp.Server {
 // next response instead of being cut), then the listener closes and the
 // requests in flight get until timeout to finish. Closing the listener
 // earlier would reset the connections waiting in its accept queue.
+// The grace period is HAProxy's `grace` (listeners stay open that long
+// after a stop begins) joined with a failing readiness check.
 func (s *Service) Drain(srv *fasthttp.Server, grace, timeout time.Duration) error {
 	s.StartDrain()
 	time.Sleep(grace)
