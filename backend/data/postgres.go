@@ -260,14 +260,18 @@ func (p *pg) reader(ctx context.Context, after Position) (*pgxpool.Pool, Source,
 	return p.primary, SourcePrimary, nil
 }
 
-// read runs fn on the chosen source; if a replica fails for a reason
-// other than the caller's context or the data, it is marked unhealthy
-// and fn runs again on the primary.
+// read runs fn on the chosen source. If a replica fails (other than
+// with ErrNotFound, or because the caller's context ended) fn runs again
+// on the primary; a replica that was unreachable is also marked
+// unhealthy. The other failures are mostly queries cancelled by a
+// conflict with recovery (SQLSTATE 40001), which the primary never has.
 func (p *pg) read(ctx context.Context, after Position, fn func(q *pgxpool.Pool) error) (Source, error) {
 	q, src, r := p.reader(ctx, after)
 	err := classify(fn(q))
-	if r != nil && errors.Is(err, ErrUnavailable) && ctx.Err() == nil {
-		r.setHealthy(false)
+	if r != nil && err != nil && !errors.Is(err, ErrNotFound) && ctx.Err() == nil {
+		if errors.Is(err, ErrUnavailable) {
+			r.setHealthy(false)
+		}
 		src = SourcePrimary
 		err = classify(fn(p.primary))
 	}
