@@ -179,6 +179,8 @@ func TestLoadGood(t *testing.T) {
 			Servers: []Server{
 				{Address: "static-1.internal:80", Weight: 1},
 				{Address: "static-2.internal:80", Weight: 1},
+				{Address: "static.default.svc.cluster.local:80", Weight: 2, Resolve: true},
+				{Address: "static.default.svc.cluster.local", Weight: 1, Backup: true, Resolve: true, Service: "http"},
 			},
 			Timeouts:          Timeouts{Connect: 5 * time.Second, Response: 60 * time.Second, Idle: 30 * time.Second},
 			MaxConnsPerServer: 1024,
@@ -229,6 +231,7 @@ func TestLoadGood(t *testing.T) {
 			Retries:      Retries{Attempts: 3, On: StringList{"connect", "error"}, Timeout: 90 * time.Second, MaxBodyBytes: 1 << 20},
 			Sticky:       Sticky{Enabled: true, Cookie: "lb_web", MaxAge: time.Hour, Secure: true},
 		}},
+		Resolver: Resolver{Addresses: []string{"10.96.0.10:53", "[fd00::10]:53"}, Interval: 10 * time.Second, Timeout: time.Second},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(%q) =\n%+v\nwant\n%+v", path, got, want)

@@ -50,6 +50,9 @@ const (
 	defaultCompressionMinLength = 256
 
 	defaultAdminAddress = "127.0.0.1:9090"
+
+	defaultResolverInterval = 5 * time.Second
+	defaultResolverTimeout  = 2 * time.Second
 )
 
 // Compression levels: the range each algorithm accepts and the default.
@@ -170,6 +173,13 @@ func setDefaults(c *Config, pos *positions) {
 
 	for i := range c.Pools {
 		poolDefaults(&c.Pools[i], pos)
+	}
+
+	if unset("resolver.interval") {
+		c.Resolver.Interval = defaultResolverInterval
+	}
+	if unset("resolver.timeout") {
+		c.Resolver.Timeout = defaultResolverTimeout
 	}
 }
 

@@ -39,6 +39,24 @@ type Config struct {
 	// Pools are written as a YAML mapping from pool name to pool; the
 	// order of the file is kept.
 	Pools []Pool `yaml:"pools"`
+	// Resolver configures the DNS lookups of servers written with
+	// resolve (Nginx resolver, resolver_timeout; HAProxy resolvers).
+	Resolver Resolver `yaml:"resolver"`
+}
+
+// Resolver configures service discovery by DNS: how the names of servers
+// written with resolve (and service) are looked up again and again.
+type Resolver struct {
+	// Addresses of the DNS servers asked, in order, each "IP:port".
+	// Default: none here, meaning the nameservers of /etc/resolv.conf,
+	// read when lb starts or reloads.
+	Addresses []string `yaml:"addresses"`
+	// Interval between two lookups of each name (Nginx resolver valid=,
+	// HAProxy hold valid). Record TTLs are not used. Default 5s.
+	Interval time.Duration `yaml:"interval"`
+	// Timeout of one query to one DNS server (Nginx resolver_timeout,
+	// HAProxy timeout resolve). Default 2s.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Listener is an address lb accepts client connections on.
@@ -450,4 +468,18 @@ type Server struct {
 	// computed where cookies are made): a stable hash of the pool name
 	// and address, so that the cookie never reveals it.
 	ID string `yaml:"id"`
+	// Resolve makes the host of Address a DNS name looked up every
+	// resolver.interval: each address in its A and AAAA records becomes a
+	// server with this entry's port and settings (Nginx server ...
+	// resolve, HAProxy server-template). Default false.
+	Resolve bool `yaml:"resolve"`
+	// Service, with Resolve, looks up SRV records instead (Nginx server
+	// ... service=NAME resolve): Address is then a host name without a
+	// port, and the SRV name is "_SERVICE._tcp.HOST", or "SERVICE.HOST"
+	// when SERVICE holds a dot ("_http._tcp"). Each record's targets
+	// become servers with the record's port and weight (clamped to
+	// 1..1000); the records of the lowest priority are primaries, the
+	// others backups (a backup entry: the lowest are backups, the others
+	// ignored). Default: none (A and AAAA).
+	Service string `yaml:"service"`
 }

@@ -29,6 +29,7 @@ func validate(c *Config, pos *positions, bad map[string]bool, errs *errorList) {
 	v.compression("compression", &c.Compression)
 	v.routes(c.Routes, c.Pools)
 	v.pools(c.Pools)
+	v.resolver(&c.Resolver)
 }
 
 // errorf records a problem about key, citing the line of key or of its

@@ -88,6 +88,8 @@ func (v *validator) servers(p string, servers []Server) {
 		s := &servers[i]
 		ap := index(sp, i) + ".address"
 		switch {
+		case s.Resolve || s.Service != "":
+			v.resolvedServer(index(sp, i), s, seen) // validate_discovery.go
 		case s.Address == "":
 			v.errorf(ap, "required (host:port, e.g. \"127.0.0.1:9001\")")
 		case checkHostPort(s.Address, true, "127.0.0.1:9001") != "":
