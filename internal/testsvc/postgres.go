@@ -95,11 +95,11 @@ max_connections = 100
 shared_buffers = 32MB
 `, c.primaryPort, c.dir))
 	c.appendFile(filepath.Join(primary, "pg_hba.conf"), "\nhost replication all 127.0.0.1/32 trust\n")
-	c.StartPrimary()
+	c.firstStart("primary", &c.primaryPort, &c.primaryRunning)
 	c.run("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(c.primaryPort), "-U", "postgres",
 		"-D", replica, "-R", "-X", "stream", "-c", "fast")
 	c.appendFile(filepath.Join(replica, "postgresql.conf"), fmt.Sprintf("\nport = %d\n", c.replicaPort))
-	c.StartReplica()
+	c.firstStart("replica", &c.replicaPort, &c.replicaRunning)
 	return c
 }
 
@@ -170,6 +170,12 @@ func (c *PGCluster) stopAll() {
 // pgctl starts or stops one of the servers and waits for it.
 func (c *PGCluster) pgctl(name, action string) {
 	c.tb.Helper()
+	if err := c.pgctlErr(name, action); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+func (c *PGCluster) pgctlErr(name, action string) error {
 	args := []string{"-D", filepath.Join(c.dir, name), "-w", "-t", "60"}
 	if action == "start" {
 		args = append(args, "-l", filepath.Join(c.dir, name+".log"), "start")
@@ -177,8 +183,27 @@ func (c *PGCluster) pgctl(name, action string) {
 		args = append(args, "-m", "fast", "stop")
 	}
 	if out, err := c.command("pg_ctl", args...).CombinedOutput(); err != nil {
-		c.tb.Fatalf("testsvc: pg_ctl %s %s: %v\n%s\n%s", action, name, err, out,
+		return fmt.Errorf("testsvc: pg_ctl %s %s: %v\n%s\n%s", action, name, err, out,
 			tail(filepath.Join(c.dir, name+".log"), 2000))
+	}
+	return nil
+}
+
+// firstStart starts a new server; if its port was taken between
+// freePort and the bind, it moves to another port (at most 3 tries).
+func (c *PGCluster) firstStart(name string, port *int, running *bool) {
+	c.tb.Helper()
+	for attempt := 1; ; attempt++ {
+		err := c.pgctlErr(name, "start")
+		if err == nil {
+			*running = true
+			return
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "in use") {
+			c.tb.Fatal(err)
+		}
+		*port = freePort(c.tb)
+		c.appendFile(filepath.Join(c.dir, name, "postgresql.conf"), fmt.Sprintf("\nport = %d\n", *port))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -32,10 +33,19 @@ func Redis(tb testing.TB) *RedisServer {
 	if err != nil {
 		need(tb, "redis-server", err)
 	}
-	r := &RedisServer{tb: tb, bin: bin, port: freePort(tb), dir: tb.TempDir()}
+	r := &RedisServer{tb: tb, bin: bin, dir: tb.TempDir()}
 	tb.Cleanup(r.kill)
-	r.Start()
-	return r
+	for attempt := 1; ; attempt++ {
+		r.port = freePort(tb)
+		err := r.start()
+		if err == nil {
+			return r
+		}
+		// The port may have been taken between freePort and the bind.
+		if attempt == 3 || !strings.Contains(err.Error(), "in use") {
+			tb.Fatal(err)
+		}
+	}
 }
 
 // Addr is host:port.
@@ -44,38 +54,47 @@ func (r *RedisServer) Addr() string { return addr(r.port) }
 // URL is the redis:// URL of database 0.
 func (r *RedisServer) URL() string { return "redis://" + r.Addr() + "/0" }
 
-// Start runs the server (again) on the same port, loading the data a
+// Start runs the server again on the same port, loading the data a
 // previous Stop saved, and waits until PING answers.
 func (r *RedisServer) Start() {
 	r.tb.Helper()
+	if err := r.start(); err != nil {
+		r.tb.Fatal(err)
+	}
+}
+
+func (r *RedisServer) start() error {
 	if r.cmd != nil {
-		r.tb.Fatal("testsvc: redis already running")
+		return fmt.Errorf("testsvc: redis already running")
 	}
 	logf := filepath.Join(r.dir, "redis.log")
+	_ = os.Remove(logf)
 	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", r.dir, "--dbfilename", "dump.rdb",
 		"--logfile", logf, "--daemonize", "no")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		r.tb.Fatalf("testsvc: start redis: %v", err)
+		return fmt.Errorf("testsvc: start redis: %v", err)
 	}
 	r.cmd, r.done = cmd, make(chan struct{})
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(r.done)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if resp, err := r.command("PING"); err == nil && resp == "+PONG" {
-			return
-		}
+		resp, err := r.command("PING")
 		select {
-		case <-r.done:
+		case <-r.done: // exited: whatever answered is not ours
 			r.cmd = nil
-			r.tb.Fatalf("testsvc: redis exited at start:\n%s", tail(logf, 2000))
-		case <-time.After(20 * time.Millisecond):
+			return fmt.Errorf("testsvc: redis exited at start:\n%s", tail(logf, 2000))
+		default:
+		}
+		if err == nil && resp == "+PONG" {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			r.kill()
-			r.tb.Fatalf("testsvc: redis not answering PING on %s:\n%s", r.Addr(), tail(logf, 2000))
+			return fmt.Errorf("testsvc: redis not answering PING on %s:\n%s", r.Addr(), tail(logf, 2000))
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -114,7 +133,7 @@ func (r *RedisServer) command(args ...string) (string, error) {
 		return "", err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(time.Second)) // PING retries; SHUTDOWN needs no reply
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {

@@ -2,6 +2,8 @@ package testsvc
 
 import (
 	"context"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,4 +98,23 @@ func TestPostgresPrimaryReplica(t *testing.T) {
 	}
 	c.StartReplica()
 	waitRow(2)
+}
+
+// TestRedisPortTakenIsReported: a port taken before the bind makes start
+// fail with "in use", the case Redis retries on another port.
+func TestRedisPortTakenIsReported(t *testing.T) {
+	bin, err := lookPath("redis-server")
+	if err != nil {
+		need(t, "redis-server", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r := &RedisServer{tb: t, bin: bin, dir: t.TempDir(), port: l.Addr().(*net.TCPAddr).Port}
+	t.Cleanup(r.kill)
+	if err := r.start(); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("start() on a taken port = %v, want an error saying the address is in use", err)
+	}
 }
