@@ -26,7 +26,7 @@ func newPG(t *testing.T) (*pg, *testsvc.PGCluster) {
 // openPG opens a store on the cluster; mod, if given, adjusts the Config.
 func openPG(t *testing.T, c *testsvc.PGCluster, mod ...func(*Config)) *pg {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := Config{
 		Primary:        c.PrimaryDSN(),
@@ -223,7 +223,7 @@ func TestReadYourWritesAcrossInstances(t *testing.T) {
 // waitReplica waits until a read without `after` is served by the replica.
 func waitReplica(t *testing.T, s *pg) Source {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, src, err := s.List(context.Background(), 1, "")
 		if err == nil && strings.HasPrefix(string(src), "replica:") {
