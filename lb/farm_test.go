@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -51,8 +52,9 @@ type farm struct {
 }
 
 // startBackendFarm starts n backends with opts and lb in front of them
-// with the pool settings in extra.
-func startBackendFarm(t *testing.T, n int, opts backendOpts, extra string) *farm {
+// with the pool settings in extra and, when accessLog is not empty, lb's
+// access log in that file.
+func startBackendFarm(t *testing.T, n int, opts backendOpts, extra, accessLog string) *farm {
 	t.Helper()
 	f := &farm{}
 	for i := range n {
@@ -62,6 +64,13 @@ func startBackendFarm(t *testing.T, n int, opts backendOpts, extra string) *farm
 	}
 	cfg := filepath.Join(t.TempDir(), "lb.yaml")
 	writeConfig(t, cfg, f.addrs, extra)
+	if accessLog != "" {
+		data, _ := os.ReadFile(cfg)
+		data = []byte(strings.Replace(string(data), "access: {enabled: false}", "access: {enabled: true, output: "+accessLog+"}", 1))
+		if err := os.WriteFile(cfg, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f.url = "http://" + start(t, "lb", "-config", cfg).waitFor(t, lbAddrRe)
 	return f
 }
@@ -113,7 +122,7 @@ func TestFarmSessionsAcrossBackends(t *testing.T) {
 			if tc.shared {
 				opts.redis = testsvc.Redis(t).URL()
 			}
-			f := startBackendFarm(t, 3, opts, "")
+			f := startBackendFarm(t, 3, opts, "", "")
 			c := browser()
 			var login meBody
 			if code, _ := call(t, c, "POST", f.url+"/login", `{"user":"ann"}`, &login); code != 200 {
@@ -168,7 +177,7 @@ type itemBody struct {
 func TestFarmReadYourWrites(t *testing.T) {
 	rs := testsvc.Redis(t)
 	pg := testsvc.Postgres(t)
-	f := startBackendFarm(t, 3, backendOpts{redis: rs.URL(), primary: pg.PrimaryDSN(), replica: pg.ReplicaDSN()}, "")
+	f := startBackendFarm(t, 3, backendOpts{redis: rs.URL(), primary: pg.PrimaryDSN(), replica: pg.ReplicaDSN()}, "", "")
 	c := browser()
 	if code, _ := call(t, c, "POST", f.url+"/login", `{"user":"ann"}`, nil); code != 200 {
 		t.Fatalf("login = %d", code)
@@ -219,7 +228,7 @@ func TestFarmReadYourWrites(t *testing.T) {
 // restarts, the session is intact on all of them.
 func TestFarmRedisDown(t *testing.T) {
 	rs := testsvc.Redis(t)
-	f := startBackendFarm(t, 3, backendOpts{redis: rs.URL()}, "") // no health checks: requests reach the backends
+	f := startBackendFarm(t, 3, backendOpts{redis: rs.URL()}, "", "") // no health checks: requests reach the backends
 	c := browser()
 	if code, _ := call(t, c, "POST", f.url+"/login", `{"user":"ann"}`, nil); code != 200 {
 		t.Fatalf("login = %d", code)
@@ -259,7 +268,7 @@ func TestFarmRedisDown(t *testing.T) {
 // within a 1 s client timeout, and the excess /work gets 503 with
 // Retry-After.
 func TestFarmWorkSaturated(t *testing.T) {
-	f := startBackendFarm(t, 3, backendOpts{extra: []string{"-work-workers", "2", "-work-queue", "2"}}, "")
+	f := startBackendFarm(t, 3, backendOpts{extra: []string{"-work-workers", "2", "-work-queue", "2"}}, "", "")
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	codes := map[int]int{}
@@ -312,8 +321,9 @@ func TestFarmWorkSaturated(t *testing.T) {
 // start the new one, then SIGTERM the old one, which drains), one after
 // another, without lb being told: no request fails.
 func TestFarmRollingRestartSamePort(t *testing.T) {
+	accessLog := filepath.Join(t.TempDir(), "access.log")
 	f := startBackendFarm(t, 3, backendOpts{extra: []string{"-drain-grace", "1s"}},
-		"    health_check: {path: /healthz, interval: 200ms, timeout: 100ms}\n")
+		"    health_check: {path: /healthz, interval: 200ms, timeout: 100ms}\n", accessLog)
 	ld := startLoad(t, strings.TrimPrefix(f.url, "http://"), 8)
 	ld.waitSent(500)
 	for i, addr := range f.addrs {
@@ -328,7 +338,15 @@ func TestFarmRollingRestartSamePort(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	sent, failed := ld.end()
-	t.Logf("same-port rolling restart of 3 backends under load: %d requests, %d failed", sent, failed)
+	// How many requests lb had to retry (a connection the old process
+	// reset) shows whether the drain itself was clean.
+	retried := 0
+	for _, l := range readLog(t, accessLog, int(sent-failed)) {
+		if l.Attempts > 1 {
+			retried++
+		}
+	}
+	t.Logf("same-port rolling restart of 3 backends under load: %d requests, %d failed, %d retried by lb", sent, failed, retried)
 	if failed != 0 {
 		t.Fatalf("%d of %d requests failed during the rolling restart", failed, sent)
 	}
