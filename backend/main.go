@@ -94,8 +94,9 @@ func main() {
 		log.Fatalf("backend: %v", err)
 	}
 	// lb's tests and scripts read "listening on ADDR" from the first line.
-	// GOMAXPROCS follows the container's CPU quota by itself (Go ≥ 1.25).
-	log.Printf("backend %s listening on %s (GOMAXPROCS=%d, %d CPUs; /work: %d workers, queue %d)",
+	// GOMAXPROCS follows the container's CPU quota by itself (Go ≥ 1.25):
+	// no library needed.
+	log.Printf("backend %s listening on %s (GOMAXPROCS=%d of %d CPUs, following any cgroup CPU quota; /work: %d workers, queue %d)",
 		*id, ln.Addr(), runtime.GOMAXPROCS(0), runtime.NumCPU(), pool.Workers(), *workQueue)
 	log.Printf("sessions: %s; items: %s", describe(sessions.Shared(), "redis "+redact(*redisURL), "in process"),
 		describe(*dbURL != "", fmt.Sprintf("postgres primary + %d replicas", len(strings.FieldsFunc(*replicas, func(r rune) bool { return r == ',' }))), "in process"))

@@ -7,6 +7,7 @@
 # Where redis-server or PostgreSQL is missing (scripts/deps.sh installs
 # them on Debian), the backends keep sessions and items in process and lb's
 # sticky cookie keeps each client on one backend; the script says so.
+# STORES=memory skips Redis and PostgreSQL even when they are installed.
 # Ports: REDIS_PORT (16379), PG_PORT (15432), PG_REPLICA_PORT (15433).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 REDIS_PORT=${REDIS_PORT:-16379}
 PG_PORT=${PG_PORT:-15432}
 PG_REPLICA_PORT=${PG_REPLICA_PORT:-15433}
+STORES=${STORES:-}
 
 dir=$(mktemp -d /tmp/lb-run.XXXXXX)
 chmod 755 "$dir"
@@ -41,7 +43,7 @@ trap "stop TERM" TERM EXIT
 
 # --- Redis -------------------------------------------------------------
 redis_url=
-if command -v redis-server >/dev/null 2>&1; then
+if [ "$STORES" != memory ] && command -v redis-server >/dev/null 2>&1; then
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$dir" --logfile "$dir/redis.log" --daemonize no &
   pids+=($!)
@@ -56,7 +58,7 @@ fi
 db_url=
 replica_url=
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
-if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ]; then
+if [ "$STORES" != memory ] && [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ]; then
   # initdb refuses to run as root: run PostgreSQL as its own user.
   if [ "$(id -u)" -eq 0 ]; then as_pg=(runuser -u postgres --); else as_pg=(env); fi
   pg="$dir/pg"
@@ -105,9 +107,9 @@ sleep 0.5
 ./bin/lb -check -config "$config"
 
 if [ -n "$redis_url" ]; then sessions="Redis on 127.0.0.1:$REDIS_PORT (shared by all backends)"
-else sessions="IN PROCESS: redis-server is missing, so lb's sticky cookie keeps each client on one backend"; fi
+else sessions="IN PROCESS (no Redis): lb's sticky cookie keeps each client on one backend"; fi
 if [ -n "$db_url" ]; then items="PostgreSQL primary :$PG_PORT${replica_url:+ + streaming replica :$PG_REPLICA_PORT}"
-else items="IN PROCESS: PostgreSQL is missing, so each backend has its own items"; fi
+else items="IN PROCESS (no PostgreSQL): each backend has its own items"; fi
 jar="$dir/cookies"
 cat <<MSG
 
