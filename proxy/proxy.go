@@ -87,7 +87,7 @@ type state struct {
 	xfh     []byte           // trusted X-Forwarded-Host
 	ipBuf   []byte           // client IP text
 	id      [32]byte         // generated request ID
-	fields  [16]zap.Field
+	fields  [20]zap.Field
 
 	// Filled while serving, read by the access log. Byte slices point
 	// into the client's request, which lives until the handler returns.

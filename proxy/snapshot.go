@@ -34,6 +34,8 @@ type Route struct {
 	// Stats are the route's metrics, set by Handler.Store from the
 	// handler's registry, by name.
 	Stats *metrics.RouteStats
+	// Access says which of the route's requests get an access log line.
+	Access AccessLog
 }
 
 // Compression is a route's response compression.

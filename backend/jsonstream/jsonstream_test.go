@@ -83,11 +83,11 @@ func TestReaderErrorIsNotSyntax(t *testing.T) {
 	}
 }
 
-// TestLargeStreamInSmallMemory: a 64 MiB array is split with allocations
+// TestLargeStreamInSmallMemory: a 16 MiB array is split with allocations
 // that do not grow with its size.
 func TestLargeStreamInSmallMemory(t *testing.T) {
 	elem := []byte(`{"name":"item","value":{"pad":"` + strings.Repeat("x", 1000) + `"}},`)
-	n := 64 << 20 / len(elem)
+	n := 16 << 20 / len(elem)
 	r := io.MultiReader(strings.NewReader("["), &repeat{b: elem, n: n - 1}, strings.NewReader(`{"name":"last"}]`))
 	d := NewDecoder(r, 4<<10)
 	allocs := testing.AllocsPerRun(1, func() {

@@ -81,7 +81,7 @@ func (s *Service) Handle(ctx *fasthttp.RequestCtx) {
 	if s.draining.Load() {
 		ctx.SetConnectionClose()
 	}
-	path := string(ctx.Path()) // small; a switch on string(b) does not allocate, a stored one does
+	path := string(ctx.Path()) // one small copy: this is the backend, not lb's hot path
 	switch {
 	case path == "/healthz":
 		s.healthz(ctx)
