@@ -65,7 +65,8 @@ func TestLoadGood(t *testing.T) {
 			Level:  "debug",
 			Format: "console",
 			Output: "/var/log/lb/error.log",
-			Access: AccessLog{Enabled: ptr(false), Output: "/var/log/lb/access.log", Format: "json"},
+			Access: AccessLog{Enabled: ptr(false), Output: "/var/log/lb/access.log", Format: "template",
+				Template: `$remote_addr [$time_local] "$request" $status $body_bytes_sent $request_time $upstream_addr $request_id`},
 		},
 		Compression: Compression{
 			Present:      true,
@@ -87,6 +88,7 @@ func TestLoadGood(t *testing.T) {
 			},
 			Pool:                 "api",
 			RetryNonIdempotent:   true,
+			AccessLog:            RouteAccessLog{Enabled: ptr(true), Sample: 10},
 			RejectDotSegments:    true,
 			RejectEncodedSlashes: true,
 		}, {

@@ -141,8 +141,12 @@ type AccessLog struct {
 	Enabled *bool `yaml:"enabled"`
 	// Output is stdout, stderr or a file path. Default stdout.
 	Output string `yaml:"output"`
-	// Format is json or console. Default: Log.Format.
+	// Format is json, console, combined (Nginx/Apache) or template.
+	// Default: Log.Format.
 	Format string `yaml:"format"`
+	// Template is the line of format template, with Nginx log_format
+	// variables ($remote_addr, $request, $status, ...).
+	Template string `yaml:"template"`
 }
 
 // Route sends matching requests to a pool; the first matching route wins.
@@ -171,6 +175,8 @@ type Route struct {
 	// Blocks are not merged: keys left out of a route's block get their
 	// defaults, not the global block's values. See CompressionFor.
 	Compression Compression `yaml:"compression"`
+	// AccessLog turns the access log off or samples it for this route.
+	AccessLog RouteAccessLog `yaml:"access_log"`
 }
 
 // Compression configures compressing responses at the edge, so that

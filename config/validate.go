@@ -197,7 +197,7 @@ func (v *validator) log(l *Log) {
 	}
 	v.logFormat("log.format", l.Format)
 	v.logOutput("log.output", l.Output)
-	v.logFormat("log.access.format", l.Access.Format)
+	v.accessLog(&l.Access)
 	v.logOutput("log.access.output", l.Access.Output)
 }
 

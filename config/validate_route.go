@@ -43,6 +43,7 @@ func (v *validator) routes(routes []Route, pools []Pool) {
 
 		v.match(p+".match", &r.Match)
 		v.compression(p+".compression", &r.Compression)
+		v.routeAccessLog(p+".access_log", &r.AccessLog)
 	}
 }
 

@@ -1,5 +1,7 @@
 // Package logging builds lb's zap loggers from the log configuration: the
-// error log (lb's own events) and the access log (one line per request).
+// error log (lb's own events) and the access log (one line per request,
+// as JSON, console, Nginx/Apache combined or a log_format-like template;
+// see accesslog).
 package logging
 
 import (
@@ -11,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"lb/config"
+	"lb/logging/accesslog"
 )
 
 // Loggers are the process's loggers. Close flushes and closes files.
@@ -40,9 +43,42 @@ func New(c config.Log) (*Loggers, error) {
 		}
 		// No caller, no stack traces, no sampling: the access log's cost
 		// is one encode and one buffered write.
-		l.Access = zap.New(zapcore.NewCore(encoder(c.Access.Format), aws, zapcore.InfoLevel))
+		core, err := accessCore(c.Access, aws)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l.Access = zap.New(core)
 	}
 	return l, nil
+}
+
+// accessCore returns the access log's core for its format: zap's JSON or
+// console encoder, or a text line (Nginx log_format) for combined and
+// template.
+func accessCore(c config.AccessLog, w zapcore.WriteSyncer) (zapcore.Core, error) {
+	switch c.Format {
+	case "combined":
+		return accesslog.NewCore(accesslog.MustParse(accesslog.Combined), w), nil
+	case "template":
+		t, err := accesslog.Parse(c.Template)
+		if err != nil {
+			return nil, fmt.Errorf("logging: %w", err)
+		}
+		return accesslog.NewCore(t, w), nil
+	}
+	return zapcore.NewCore(encoder(c.Format), w, zapcore.InfoLevel), nil
+}
+
+// NewAccessTemplate returns an access logger writing lines of the
+// template tmpl (accesslog.Combined, or Nginx log_format-like) to w; for
+// tests and benchmarks.
+func NewAccessTemplate(tmpl string, w zapcore.WriteSyncer) (*zap.Logger, error) {
+	t, err := accesslog.Parse(tmpl)
+	if err != nil {
+		return nil, err
+	}
+	return zap.New(accesslog.NewCore(t, w)), nil
 }
 
 // NewAccess returns an access logger writing JSON lines to w; for tests

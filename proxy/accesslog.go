@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
@@ -13,9 +14,21 @@ import (
 // strings point into its buffers, which stay valid while zap encodes them
 // synchronously; nothing is allocated.
 func (h *Handler) logAccess(ctx *fasthttp.RequestCtx, st *state) {
+	if st.route != nil && !st.route.Access.logs() {
+		return
+	}
 	ce := h.access.Check(zapcore.InfoLevel, "request")
 	if ce == nil {
 		return
+	}
+	var referer, userAgent []byte
+	for k, v := range ctx.Request.Header.AllInOrder() {
+		switch {
+		case referer == nil && foldEqual(k, hReferer):
+			referer = v
+		case userAgent == nil && foldEqual(k, hUserAgent):
+			userAgent = v
+		}
 	}
 	st.ipBuf = st.client.AppendTo(st.ipBuf[:0])
 	routeName, poolName, serverAddr := "", "", ""
@@ -31,6 +44,7 @@ func (h *Handler) logAccess(ctx *fasthttp.RequestCtx, st *state) {
 		zap.String("method", str(ctx.Request.Header.Method())),
 		zap.String("host", str(st.host)),
 		zap.String("uri", str(ctx.Request.Header.RequestURI())),
+		zap.String("proto", str(ctx.Request.Header.Protocol())),
 		zap.Int("status", ctx.Response.StatusCode()),
 		zap.Int("bytes_in", requestBodySize(&ctx.Request)),
 		zap.Int("bytes_out", responseBodySize(&ctx.Response)),
@@ -41,11 +55,40 @@ func (h *Handler) logAccess(ctx *fasthttp.RequestCtx, st *state) {
 		zap.Duration("upstream_duration", st.upstream),
 		zap.Int("attempts", st.attempts),
 		zap.String("request_id", str(st.requestID)),
+		zap.String("referer", str(referer)),
+		zap.String("user_agent", str(userAgent)),
 	)
 	if st.errorReason != "" {
 		f = append(f, zap.String("error", st.errorReason))
 	}
 	ce.Write(f...)
+}
+
+var (
+	hReferer   = []byte("Referer")
+	hUserAgent = []byte("User-Agent")
+)
+
+// AccessLog is a route's access log policy (Nginx access_log off in a
+// location; HAProxy log ... sample 1:N). Its zero value logs every
+// request. Set it before the route serves.
+type AccessLog struct {
+	// Off: no access log lines for the route.
+	Off bool
+	// Every: log one request in Every (0 and 1: all), counted per route.
+	Every uint64
+	n     atomic.Uint64
+}
+
+// logs reports whether this request gets a line.
+func (a *AccessLog) logs() bool {
+	if a.Off {
+		return false
+	}
+	if a.Every <= 1 {
+		return true
+	}
+	return a.n.Add(1)%a.Every == 1
 }
 
 // str views b as a string without copying; the string must not outlive

@@ -73,6 +73,8 @@ func Build(cfg *config.Config, prev *proxy.Snapshot) (*proxy.Snapshot, error) {
 			RejectDotSegments:    r.RejectDotSegments,
 			RejectEncodedSlashes: r.RejectEncodedSlashes,
 		}
+		targets[i].Access.Off = !r.AccessLog.On()
+		targets[i].Access.Every = uint64(max(r.AccessLog.Sample, 1))
 	}
 	table, err := route.New(rules)
 	if err != nil {
