@@ -49,6 +49,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseLSN -fuzztime=$(FUZZTIME) ./backend/data/
 	$(GO) test -run='^$$' -fuzz=FuzzLaterPos -fuzztime=$(FUZZTIME) ./backend/session/
 	$(GO) test -run='^$$' -fuzz=FuzzDecoder -fuzztime=$(FUZZTIME) ./backend/jsonstream/
+	$(GO) test -run='^$$' -fuzz=FuzzAnswer -fuzztime=$(FUZZTIME) ./discovery/
 
 clean:
 	rm -rf $(BIN)
