@@ -68,6 +68,7 @@ func TestLoadGood(t *testing.T) {
 			Access: AccessLog{Enabled: ptr(false), Output: "/var/log/lb/access.log", Format: "template",
 				Template: `$remote_addr [$time_local] "$request" $status $body_bytes_sent $request_time $upstream_addr $request_id`},
 		},
+		RateLimitRedis: RateLimitRedis{Present: true, Address: "127.0.0.1:6379", DB: 2, Timeout: 100 * time.Millisecond, Prefix: "lb:limits:"},
 		Compression: Compression{
 			Present:      true,
 			Enabled:      ptr(true),
@@ -91,6 +92,8 @@ func TestLoadGood(t *testing.T) {
 			AccessLog:            RouteAccessLog{Enabled: ptr(true), Sample: 10},
 			RejectDotSegments:    true,
 			RejectEncodedSlashes: true,
+			RateLimit: RateLimit{Present: true, Key: "header:X-API-Key", Rate: 600, Per: time.Minute,
+				Burst: 50, Shared: true, MaxKeys: 5000},
 		}, {
 			Name:  "route-2",
 			Match: Match{Hosts: StringList{"static.example.com"}},
@@ -119,6 +122,7 @@ func TestLoadGood(t *testing.T) {
 					"application/*+json", "application/*+xml", "image/svg+xml", "application/wasm"},
 				Offload: ptr(true),
 			},
+			RateLimit: RateLimit{Present: true, Key: "client_ip", Rate: 100, Per: time.Second, Burst: 100, MaxKeys: 100_000},
 		}},
 		Pools: []Pool{{
 			Name:    "api",

@@ -157,6 +157,12 @@ func setDefaults(c *Config, pos *positions) {
 		}
 	}
 
+	// Like compression below, rate_limit_redis and a route's rate_limit
+	// are present when written at all.
+	if pos.has("rate_limit_redis") {
+		rateLimitRedisDefaults(&c.RateLimitRedis, func(key string) bool { return unset("rate_limit_redis.%s", key) })
+	}
+
 	// Written at all, even as null or {}, a compression block is present;
 	// a route's block is defaulted on its own, not from the global one.
 	if pos.has("compression") {
@@ -165,6 +171,9 @@ func setDefaults(c *Config, pos *positions) {
 	for i := range c.Routes {
 		if unset("routes[%d].name", i) {
 			c.Routes[i].Name = fmt.Sprintf("route-%d", i+1)
+		}
+		if pos.has(fmt.Sprintf("routes[%d].rate_limit", i)) {
+			rateLimitDefaults(&c.Routes[i].RateLimit, func(key string) bool { return unset("routes[%d].rate_limit.%s", i, key) })
 		}
 		if pos.has(fmt.Sprintf("routes[%d].compression", i)) {
 			compressionDefaults(&c.Routes[i].Compression, func(key string) bool { return unset("routes[%d].compression.%s", i, key) })
@@ -337,3 +346,33 @@ func compressionDefaults(c *Compression, unset func(key string) bool) {
 
 // ptrTo returns a pointer to a new variable holding v.
 func ptrTo[T any](v T) *T { return &v }
+
+// rateLimitDefaults marks a written rate_limit block present and fills
+// the keys left out of it.
+func rateLimitDefaults(r *RateLimit, unset func(key string) bool) {
+	r.Present = true
+	if unset("key") {
+		r.Key = "client_ip"
+	}
+	if unset("per") {
+		r.Per = time.Second
+	}
+	if unset("burst") {
+		r.Burst = r.Rate
+	}
+	if unset("max_keys") {
+		r.MaxKeys = 100_000
+	}
+}
+
+// rateLimitRedisDefaults marks a written rate_limit_redis block present
+// and fills the keys left out of it.
+func rateLimitRedisDefaults(r *RateLimitRedis, unset func(key string) bool) {
+	r.Present = true
+	if unset("timeout") {
+		r.Timeout = 50 * time.Millisecond
+	}
+	if unset("prefix") {
+		r.Prefix = "lb:rl:"
+	}
+}

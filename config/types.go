@@ -35,7 +35,9 @@ type Config struct {
 	// Compression configures response compression for every route; a
 	// route's own compression block replaces it. Absent: off.
 	Compression Compression `yaml:"compression"`
-	Routes      []Route     `yaml:"routes"`
+	// RateLimitRedis is where shared rate limits live. Absent: none.
+	RateLimitRedis RateLimitRedis `yaml:"rate_limit_redis"`
+	Routes         []Route        `yaml:"routes"`
 	// Pools are written as a YAML mapping from pool name to pool; the
 	// order of the file is kept.
 	Pools []Pool `yaml:"pools"`
@@ -170,6 +172,10 @@ type Route struct {
 	// separators the route never saw. Default false (Apache
 	// AllowEncodedSlashes Off; HAProxy: deny if { path_sub -i %2f }).
 	RejectEncodedSlashes bool `yaml:"reject_encoded_slashes"`
+	// RateLimit, when present, limits the route's requests per key: 429
+	// with Retry-After past it (Nginx limit_req_zone + limit_req burst
+	// nodelay; HAProxy stick-table http_req_rate + deny_status 429).
+	RateLimit RateLimit `yaml:"rate_limit"`
 	// Compression, when present, replaces the global compression block for
 	// this route (`compression: {enabled: false}` turns it off here).
 	// Blocks are not merged: keys left out of a route's block get their
@@ -177,6 +183,47 @@ type Route struct {
 	Compression Compression `yaml:"compression"`
 	// AccessLog turns the access log off or samples it for this route.
 	AccessLog RouteAccessLog `yaml:"access_log"`
+}
+
+// RateLimit is a token bucket per key: Burst requests at once, then Rate
+// per Per. Written at all it is Present, and its keys left out get the
+// defaults below.
+type RateLimit struct {
+	// Present is true when the rate_limit key is written.
+	Present bool `yaml:"-"`
+	// Key is what a bucket belongs to: client_ip (the client address,
+	// after trusted_proxies), route (one bucket for the route) or
+	// header:NAME (e.g. an API key; a request without the header is not
+	// limited, as Nginx does with an empty key). Default client_ip.
+	Key string `yaml:"key"`
+	// Rate is the number of requests refilled every Per. Required.
+	Rate int `yaml:"rate"`
+	// Per is Rate's period. Default 1s.
+	Per time.Duration `yaml:"per"`
+	// Burst is the bucket size: requests allowed at once. Default Rate.
+	Burst int `yaml:"burst"`
+	// Shared keeps the buckets in Redis (rate_limit_redis), so that every
+	// lb process using that Redis enforces one limit. Default false: in
+	// this process's memory.
+	Shared bool `yaml:"shared"`
+	// MaxKeys bounds the keys held in memory (not shared). Default 100000.
+	MaxKeys int `yaml:"max_keys"`
+}
+
+// RateLimitRedis is the Redis that shared rate limits keep their buckets
+// in. Absent: there is none, and no rate limit may be shared.
+type RateLimitRedis struct {
+	// Present is true when the rate_limit_redis key is written.
+	Present bool `yaml:"-"`
+	// Address is host:port. Required.
+	Address string `yaml:"address"`
+	// DB is the database number. Default 0.
+	DB int `yaml:"db"`
+	// Timeout bounds one decision; past it the request is allowed (fail
+	// open). Default 50ms.
+	Timeout time.Duration `yaml:"timeout"`
+	// Prefix starts every key. Default "lb:rl:".
+	Prefix string `yaml:"prefix"`
 }
 
 // Compression configures compressing responses at the edge, so that

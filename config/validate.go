@@ -23,6 +23,7 @@ func validate(c *Config, pos *positions, bad map[string]bool, errs *errorList) {
 	v := &validator{errorList: errs, pos: pos, bad: bad}
 	v.listeners(c.Listeners)
 	v.listenerLimits(c.Listeners)
+	v.rateLimits(c)
 	c.TrustedPrefixes = v.trustedProxies(c.TrustedProxies)
 	v.log(&c.Log)
 	v.admin(&c.Admin, c.Listeners)

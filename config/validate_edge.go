@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // listenerLimits checks the limits of each listener (the edge keys:
 // max_uri_bytes, header_timeout, max_conns, max_conns_per_ip,
 // max_requests_per_conn). Sizes and durations are positive once decoded.
@@ -27,6 +29,50 @@ func (v *validator) listenerLimits(ls []Listener) {
 		}
 		if l.MaxConns > 0 && l.MaxConnsPerIP > l.MaxConns {
 			v.errorf(p+".max_conns_per_ip", "%d is over max_conns (%d)", l.MaxConnsPerIP, l.MaxConns)
+		}
+	}
+}
+
+// rateLimits checks the routes' rate_limit blocks and rate_limit_redis.
+func (v *validator) rateLimits(c *Config) {
+	if r := &c.RateLimitRedis; r.Present {
+		ap := "rate_limit_redis.address"
+		switch {
+		case r.Address == "":
+			v.errorf(ap, "required (host:port, e.g. \"127.0.0.1:6379\")")
+		case checkHostPort(r.Address, true, "127.0.0.1:6379") != "":
+			v.errorf(ap, "%s", checkHostPort(r.Address, true, "127.0.0.1:6379"))
+		}
+		if r.DB < 0 {
+			v.errorf("rate_limit_redis.db", "must not be negative, got %d", r.DB)
+		}
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i].RateLimit
+		if !r.Present {
+			continue
+		}
+		p := index("routes", i) + ".rate_limit"
+		switch {
+		case r.Key == "client_ip", r.Key == "route":
+		case strings.HasPrefix(r.Key, "header:"):
+			if name := strings.TrimPrefix(r.Key, "header:"); !isToken(name) {
+				v.errorf(p+".key", "bad header name %s", quote(name))
+			}
+		default:
+			v.errorf(p+".key", "unknown key %s (want client_ip, route or header:NAME)", quote(r.Key))
+		}
+		if r.Rate <= 0 && !v.undecoded(p+".rate") {
+			v.errorf(p+".rate", "required: a positive number of requests per %s", r.Per)
+		}
+		if r.Burst <= 0 && v.pos.set[p+".burst"] {
+			v.errorf(p+".burst", "must be positive, got %d", r.Burst)
+		}
+		if r.MaxKeys <= 0 && v.pos.set[p+".max_keys"] {
+			v.errorf(p+".max_keys", "must be positive, got %d", r.MaxKeys)
+		}
+		if r.Shared && !c.RateLimitRedis.Present {
+			v.errorf(p+".shared", "needs a rate_limit_redis block")
 		}
 	}
 }

@@ -75,7 +75,7 @@ func StartWith(path string, set *upgrade.Set) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := snapshot.Build(cfg, nil)
+	snap, err := snapshot.Build(cfg, nil, snapshot.WithLog(logs.Error))
 	if err != nil {
 		logs.Close()
 		return nil, err
@@ -248,7 +248,7 @@ func (p *Process) Reload() error {
 	cfg, err := config.Load(p.path)
 	if err == nil {
 		var snap *proxy.Snapshot
-		if snap, err = snapshot.Build(cfg, p.handler.Snapshot()); err == nil {
+		if snap, err = snapshot.Build(cfg, p.handler.Snapshot(), snapshot.WithLog(p.logs.Error)); err == nil {
 			var next, fresh, old []*served
 			if next, fresh, old, err = p.reconcile(cfg); err == nil {
 				if p.cfg.Admin != cfg.Admin {

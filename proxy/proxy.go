@@ -192,6 +192,9 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, st *state) {
 		h.fail(ctx, st, fasthttp.StatusBadRequest, reason, nil)
 		return
 	}
+	if h.rateLimited(ctx, st, snap, rt) {
+		return
+	}
 	if isUpgrade(&req.Header) {
 		h.tunnel(ctx, st, rt.Pool, pathQuery, hosts == 1)
 		return

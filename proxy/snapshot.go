@@ -29,6 +29,8 @@ type Route struct {
 	// RejectDotSegments and RejectEncodedSlashes refuse (400) paths with
 	// dot segments or encoded slashes (see rejectPath).
 	RejectDotSegments, RejectEncodedSlashes bool
+	// RateLimit, when not nil, limits the route's requests (429).
+	RateLimit *RateLimit
 	// Compression, when not nil, compresses eligible responses.
 	Compression *Compression
 	// Stats are the route's metrics, set by Handler.Store from the

@@ -31,8 +31,14 @@ const (
 )
 
 // Build compiles cfg. prev, when not nil, is the snapshot being replaced:
-// servers present in both keep their *balancer.Server.
-func Build(cfg *config.Config, prev *proxy.Snapshot) (*proxy.Snapshot, error) {
+// servers present in both keep their *balancer.Server, and routes whose
+// rate limit is unchanged keep its buckets.
+func Build(cfg *config.Config, prev *proxy.Snapshot, opts ...Option) (*proxy.Snapshot, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	limits := newRateLimits(cfg, prev, o)
 	old := map[serverKey]*balancer.Server{}
 	if prev != nil {
 		for _, r := range prev.Routes() {
@@ -72,6 +78,7 @@ func Build(cfg *config.Config, prev *proxy.Snapshot) (*proxy.Snapshot, error) {
 
 			RejectDotSegments:    r.RejectDotSegments,
 			RejectEncodedSlashes: r.RejectEncodedSlashes,
+			RateLimit:            limits.build(&cfg.Routes[i]),
 		}
 		targets[i].Access.Off = !r.AccessLog.On()
 		targets[i].Access.Every = uint64(max(r.AccessLog.Sample, 1))
