@@ -67,6 +67,10 @@ type replica struct {
 	healthy  atomic.Bool   // answered and is in recovery at the last check
 	replay   atomic.Uint64 // last known pg_last_wal_replay_lsn()
 	onHealth func(Source, bool)
+	// hc is the health loop's own connection, so a pool saturated by
+	// reads cannot make the check time out and the replica flap. Only
+	// the health loop goroutine uses it.
+	hc *pgx.Conn
 }
 
 // setHealthy records the replica's state and reports a change.
@@ -168,12 +172,31 @@ func (p *pg) Close() {
 	p.closePools()
 }
 
-// healthLoop checks the replica every interval until ctx ends.
+// healthFall is how many checks in a row must fail before the health
+// loop marks a replica down (HAProxy's `fall`): one slow answer on a
+// loaded machine is not an outage. A failed read marks it down at once.
+const healthFall = 2
+
+// healthLoop checks the replica every interval until ctx ends. Each
+// check may take up to max(interval, 1s).
 func (r *replica) healthLoop(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	defer r.closeHC()
+	timeout := max(interval, time.Second)
+	fails := healthFall - 1 // a replica that fails its first check is down at once
 	for {
-		r.check(ctx, interval)
+		switch ok := r.check(ctx, timeout); {
+		case ctx.Err() != nil:
+			return // shutting down: the answer means nothing
+		case ok:
+			fails = 0
+			r.setHealthy(true)
+		default:
+			if fails++; fails >= healthFall {
+				r.setHealthy(false)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -182,25 +205,41 @@ func (r *replica) healthLoop(ctx context.Context, interval time.Duration) {
 	}
 }
 
+func (r *replica) closeHC() {
+	if r.hc != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = r.hc.Close(ctx)
+		cancel()
+		r.hc = nil
+	}
+}
+
 // check asks the replica whether it is in recovery and how far it has
-// replayed; a replica that fails to answer, or was promoted, is unhealthy.
-func (r *replica) check(ctx context.Context, timeout time.Duration) {
+// replayed, and reports whether it can serve reads: it answered and is
+// still a standby (a promoted replica is not one).
+func (r *replica) check(ctx context.Context, timeout time.Duration) bool {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var inRecovery bool
 	var lsn *string
-	err := r.pool.QueryRow(cctx, `SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text`).Scan(&inRecovery, &lsn)
-	if ctx.Err() != nil {
-		return // shutting down: the answer means nothing
+	var err error
+	if r.hc == nil {
+		r.hc, err = pgx.ConnectConfig(cctx, r.pool.Config().ConnConfig)
 	}
-	if err != nil || !inRecovery || lsn == nil {
-		r.setHealthy(false)
-		return
+	if err == nil {
+		err = r.hc.QueryRow(cctx, `SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text`).Scan(&inRecovery, &lsn)
+	}
+	if err != nil {
+		r.closeHC()
+		return false
+	}
+	if !inRecovery || lsn == nil {
+		return false
 	}
 	if v, err := ParseLSN(*lsn); err == nil {
 		r.storeReplay(v)
 	}
-	r.setHealthy(true)
+	return true
 }
 
 // storeReplay raises the cached replay position (it never goes back).
