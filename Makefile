@@ -11,9 +11,14 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 run: build
 	./scripts/run.sh
 
+# lb -version prints these (git describe, short commit).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
 ## build: compile lb and backend into bin/
 build: deps
-	$(GO) build -o $(BIN)/lb ./lb
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/lb ./lb
 	$(GO) build -o $(BIN)/backend ./backend
 
 ## deps: install what builds and tests need (Go modules; system packages later issues add)

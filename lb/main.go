@@ -15,7 +15,12 @@ func main() {
 	check := flag.Bool("check", false, "validate the configuration and exit (like nginx -t)")
 	pidFile := flag.String("pid", "", "PID file: written while serving, read by -s")
 	sig := flag.String("s", "", "send a command to the running lb and exit: reload, stop or upgrade (like nginx -s; needs -pid)")
+	showVersion := flag.Bool("version", false, "print version, commit and Go version, and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(versionLine())
+		return
+	}
 	if *sig != "" {
 		if err := process.Signal(*pidFile, *sig); err != nil {
 			fmt.Fprintln(os.Stderr, "lb:", err)
