@@ -55,6 +55,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLaterPos -fuzztime=$(FUZZTIME) ./backend/session/
 	$(GO) test -run='^$$' -fuzz=FuzzDecoder -fuzztime=$(FUZZTIME) ./backend/jsonstream/
 	$(GO) test -run='^$$' -fuzz=FuzzAnswer -fuzztime=$(FUZZTIME) ./discovery/
+	$(GO) test -run='^$$' -fuzz=FuzzScanner -fuzztime=$(FUZZTIME) ./edge/
+	$(GO) test -run='^$$' -fuzz=FuzzListener -fuzztime=$(FUZZTIME) ./edge/
+	$(GO) test -run='^$$' -fuzz=FuzzHasDotSegment -fuzztime=$(FUZZTIME) ./proxy/
 
 clean:
 	rm -rf $(BIN)
