@@ -17,6 +17,7 @@ import (
 	"lb/admin"
 	"lb/balancer"
 	"lb/config"
+	"lb/discovery"
 	"lb/health"
 	"lb/logging"
 	"lb/proxy"
@@ -31,7 +32,7 @@ func Check(path string) error {
 	if err != nil {
 		return err
 	}
-	_, err = snapshot.Build(cfg, nil)
+	_, err = snapshot.Build(discovery.Expand(cfg, nil), nil)
 	return err
 }
 
@@ -58,6 +59,10 @@ type Process struct {
 	// lastReload is the outcome of the last reload; guarded by mu.
 	lastReload ReloadResult
 	reloads    reloadCounts // guarded by mu
+	// disc is the running DNS service discovery, nil when no server
+	// entry says resolve; guarded by mu. discWG counts its goroutines.
+	disc   *discoveryRun
+	discWG sync.WaitGroup
 }
 
 // Start loads the configuration at path, opens its listeners and starts
@@ -73,6 +78,12 @@ func StartWith(path string, set *upgrade.Set) (*Process, error) {
 	}
 	logs, err := logging.New(cfg.Log)
 	if err != nil {
+		return nil, err
+	}
+	// Servers found in DNS join the configuration (discovery.go).
+	disc, cfg, err := newDiscovery(cfg, nil, logs.Error)
+	if err != nil {
+		logs.Close()
 		return nil, err
 	}
 	snap, err := snapshot.Build(cfg, nil, snapshot.WithLog(logs.Error))
@@ -115,6 +126,7 @@ func StartWith(path string, set *upgrade.Set) (*Process, error) {
 		}()
 		logs.Error.Info("admin listening", zap.String("address", p.adminLn.Addr().String()))
 	}
+	p.runDiscovery(disc)
 	return p, nil
 }
 
@@ -246,6 +258,10 @@ func (p *Process) Reload() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cfg, err := config.Load(p.path)
+	var disc *discoveryRun
+	if err == nil {
+		disc, cfg, err = newDiscovery(cfg, p.disc, p.logs.Error) // discovery.go
+	}
 	if err == nil {
 		var snap *proxy.Snapshot
 		if snap, err = snapshot.Build(cfg, p.handler.Snapshot(), snapshot.WithLog(p.logs.Error)); err == nil {
@@ -255,6 +271,7 @@ func (p *Process) Reload() error {
 					p.logs.Error.Warn("admin listener changes take effect at the next restart or upgrade; the reload changed everything else")
 				}
 				p.swap(cfg, snap)
+				p.runDiscovery(disc)
 				p.listeners = next
 				for _, l := range fresh {
 					p.serve(l)
@@ -321,7 +338,9 @@ func (p *Process) Shutdown(ctx context.Context) error {
 	default:
 		close(p.stopping) // retiring servers shut down now too
 	}
+	p.runDiscovery(nil)
 	p.mu.Unlock()
+	p.discWG.Wait()
 	errs := make([]error, len(listeners))
 	for i, l := range listeners {
 		wg.Add(1)
