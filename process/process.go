@@ -92,6 +92,7 @@ func StartWith(path string, set *upgrade.Set) (*Process, error) {
 		return nil, err
 	}
 	p := &Process{path: path, cfg: cfg, logs: logs, handler: proxy.New(snap, logs.Access), set: set, stopping: make(chan struct{})}
+	p.handler.SetErrorLog(logs.Error)
 	p.startChecks(cfg, snap)
 	for _, lc := range cfg.Listeners {
 		l, err := p.listen(lc)

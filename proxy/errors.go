@@ -44,6 +44,7 @@ var (
 // says when to come back (Retry-After).
 func (h *Handler) fail(ctx *fasthttp.RequestCtx, st *state, status int, reason string, pool *Pool) {
 	st.errorReason = reason
+	h.logRefusal(st, status, reason, pool)
 	resp := &ctx.Response
 	resp.Reset()
 	resp.SetStatusCode(status)

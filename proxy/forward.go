@@ -121,7 +121,9 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		if outcome == balancer.OK && pool.PassiveStatuses.Has(status) {
 			outcome = balancer.BadStatus
 		}
-		pool.Report(srv, outcome, status)
+		if pool.Report(srv, outcome, status) {
+			h.logEjection(st, pool, srv, outcome, status)
+		}
 		lastErr = err
 		if err != nil {
 			rl.discard()

@@ -38,6 +38,7 @@ type Handler struct {
 	bufs   sync.Pool // *[]byte, for compressing streams
 	tun    tunnels   // open Upgrade tunnels
 	stats  metrics.Registry
+	errLog *zap.Logger // nil: no request-path events logged
 }
 
 // New returns a handler serving snap. access is the access log; nil turns

@@ -175,7 +175,9 @@ func (h *Handler) tunnel(ctx *fasthttp.RequestCtx, st *state, pool *Pool, pathQu
 		if outcome == balancer.OK && pool.PassiveStatuses.Has(status) {
 			outcome = balancer.BadStatus
 		}
-		pool.Report(srv, outcome, status)
+		if pool.Report(srv, outcome, status) {
+			h.logEjection(st, pool, srv, outcome, status)
+		}
 		lastErr = err
 		if conn != nil {
 			h.switchProtocols(ctx, st, pool, srv, conn, br)
