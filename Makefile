@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test build deps lint unit norace bench-go fuzz clean
+.PHONY: run test build deps lint unit norace bench bench-go fuzz clean
 
 ## run: build, start three demo backends and lb -config config.yaml on :8080
 run: build
@@ -40,6 +40,12 @@ unit:
 
 norace:
 	$(GO) test -count=1 -timeout 10m -run 'Alloc|GiB|Import200MB' ./...
+
+## bench: lb next to Nginx and HAProxy on this machine, side by side in one
+## run (installs them and wrk); writes bench/RESULTS.md and bench/results.svg
+bench: deps
+	./scripts/benchdeps.sh
+	PATH="$$PATH:/usr/sbin" $(GO) run ./bench
 
 ## bench-go: hot-path micro benchmarks (policies, one proxied request)
 bench-go:

@@ -14,6 +14,7 @@
 //	POST /api/servers/{pool}/{address}/disable
 //	POST /api/servers/{pool}/{address}/weight?value=N (1..1000; 0: as configured)
 //	POST /api/reload
+//	GET  /debug/pprof/...  Go profiles (go tool pprof http://ADMIN/debug/pprof/profile)
 //
 // Runtime commands are balancer.AdminState overrides: they survive a
 // reload while the server stays in the configuration (HAProxy semantics).
@@ -34,6 +35,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 	"go.uber.org/zap"
 
 	"lb/balancer"
@@ -127,6 +129,9 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		s.reload(ctx)
+	case strings.HasPrefix(path, "/debug/pprof/"):
+		// Go's profiler (CPU, heap, goroutines), behind the same token.
+		pprofhandler.PprofHandler(ctx)
 	case strings.HasPrefix(path, "/api/servers/"):
 		if !method(ctx, fasthttp.MethodPost) {
 			return

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseWrk(t *testing.T) {
+	out := []byte("Running 5s test @ http://x\n  1 threads and 64 connections\n\nWRKJSON {\"requests\":1000,\"duration_us\":2000000,\"errors\":3,\"p50\":120,\"p99\":900,\"p999\":2500}\n")
+	r, err := parseWrk(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 1000 || r.Errors != 3 || r.P999 != 2500 || r.rps() != 500 {
+		t.Fatalf("%+v", r)
+	}
+	if _, err := parseWrk([]byte("wrk: connection refused")); err == nil {
+		t.Fatal("no summary accepted")
+	}
+}
+
+func TestParseStatTicks(t *testing.T) {
+	// Field 14 (utime) = 250, 15 (stime) = 50; the name holds spaces and ')'.
+	stat := "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 100 1000 200"
+	n, err := parseStatTicks(stat)
+	if err != nil || n != 300 {
+		t.Fatalf("ticks %d, %v; want 300", n, err)
+	}
+}
+
+func TestReport(t *testing.T) {
+	mk := func(req, ticks int64) []sample {
+		return []sample{{wrk: wrkResult{Requests: req, DurationUS: 1e6, P99: 1000}, ticks: ticks}}
+	}
+	r := &report{Date: "today", Duration: time.Second, Runs: 1, Order: []string{"keep-alive small GET"},
+		Results: map[string]map[string][]sample{"keep-alive small GET": {
+			"nginx": mk(100000, 200), "haproxy": mk(100000, 250), "lb": mk(100000, 150)}},
+		Idle: map[string]idleResult{"lb": {Conns: 1000, BeforeKiB: 10000, AfterKiB: 14000}}}
+	dir := t.TempDir()
+	if err := r.write(dir); err != nil {
+		t.Fatal(err)
+	}
+	md := readFile(t, dir+"/RESULTS.md")
+	// lb 15 µs, Nginx 20 µs, HAProxy 25 µs: 0.75 of the best, goal met.
+	for _, want := range []string{"| keep-alive small GET | 15.0 µs | 20.0 µs | 25.0 µs | 0.75 | 0.60 | ✓ 0.75 × |", "| lb | 4.00 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("RESULTS.md lacks %q:\n%s", want, md)
+		}
+	}
+	if svg := readFile(t, dir+"/results.svg"); !strings.HasPrefix(svg, "<svg") || !strings.Contains(svg, "lb 15.0") {
+		t.Errorf("bad chart:\n%s", svg)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

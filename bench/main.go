@@ -1,0 +1,223 @@
+// Command bench measures lb next to Nginx and HAProxy on this machine in
+// one run: the same origins, the same client (wrk), each proxy pinned to
+// one CPU with one worker, the client and origins on the other. It writes
+// bench/RESULTS.md and bench/results.svg. `make bench` runs it.
+//
+// The figure that holds on a shared, noisy machine is each proxy's CPU
+// time per request (user+system from /proc/PID/stat over the measured
+// interval, divided by the requests served); requests per second and
+// latencies are given too, and ratios rather than absolute times are
+// what the summary quotes.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// workload is one wrk configuration.
+type workload struct {
+	name    string
+	path    string
+	conns   int
+	headers []string
+	post    bool
+	lbOnly  bool // brotli: only lb has it
+	goal    bool // the issue's 0.9 × CPU goal applies
+}
+
+var workloads = []workload{
+	{name: "keep-alive small GET", path: "/small", conns: 64, goal: true},
+	{name: "keep-alive 16 KiB GET", path: "/16k", conns: 64, goal: true},
+	{name: "64 KiB JSON, gzip", path: "/64k", conns: 64, headers: []string{"Accept-Encoding: gzip"}, goal: true},
+	{name: "64 KiB JSON, brotli", path: "/64k", conns: 64, headers: []string{"Accept-Encoding: br"}, lbOnly: true},
+	{name: "new connection per request", path: "/small", conns: 64, headers: []string{"Connection: close"}, goal: true},
+	{name: "1 KiB POST", path: "/echo", conns: 64, post: true},
+}
+
+// sample is one measured run of one target.
+type sample struct {
+	wrk   wrkResult
+	ticks int64 // proxy CPU ticks over the run; 0 for the baseline
+}
+
+func (s sample) cpuPerReqUS() float64 {
+	if s.wrk.Requests == 0 {
+		return 0
+	}
+	return float64(s.ticks) * (1e6 / clockTicks) / float64(s.wrk.Requests)
+}
+
+func main() {
+	out := flag.String("out", "bench", "folder for RESULTS.md and results.svg")
+	dur := flag.Duration("duration", 5*time.Second, "length of one measured run")
+	warm := flag.Duration("warmup", 2*time.Second, "warm-up before each target's runs")
+	runs := flag.Int("runs", 3, "measured runs per target and workload (interleaved)")
+	idleN := flag.Int("idle", 10000, "idle keep-alive connections for the memory figure")
+	only := flag.String("only", "", "run only workloads whose name contains this")
+	proxyCPU := flag.String("proxy-cpu", "0", "CPU the proxies run on")
+	clientCPU := flag.String("client-cpu", "1", "CPU wrk and the origins run on")
+	lbExe := flag.String("lb", "", "lb executable to measure (default: built from this tree)")
+	flag.Parse()
+
+	for _, tool := range []string{"nginx", "haproxy", "wrk", "taskset"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			log.Fatalf("%s not found: make bench installs it (apt-get install nginx haproxy wrk)", tool)
+		}
+	}
+	// 10,000 idle connections take two descriptors each in a proxy
+	// (HAProxy reserves them up front): raise the limit when allowed.
+	lim := syscall.Rlimit{Cur: 65536, Max: 65536}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+		lim.Cur = lim.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		if n := int(lim.Max/2) - 1000; *idleN > n {
+			log.Printf("descriptor limit %d: %d idle connections instead of %d", lim.Max, n, *idleN)
+			*idleN = n
+		}
+	}
+	maxConns = *idleN + 500
+	dir, err := os.MkdirTemp("", "lb-bench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bins := filepath.Join(dir, "bin")
+	pkgs := []string{"lb", "bench/origin"}
+	if *lbExe != "" {
+		pkgs = pkgs[1:]
+	} else {
+		*lbExe = filepath.Join(bins, "lb")
+	}
+	for _, pkg := range pkgs {
+		ldflags := "-s -w"
+		if out, err := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", filepath.Join(bins, filepath.Base(pkg)), "lb/"+pkg).CombinedOutput(); err != nil {
+			log.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	if err := writeScripts(dir); err != nil {
+		log.Fatal(err)
+	}
+	origins, stopOrigins, err := startOrigins(dir, *clientCPU, filepath.Join(bins, "origin"), 3)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stopOrigins()
+
+	direct := &target{name: "direct", url: "http://" + origins[0], pids: func() []int { return nil }, stop: func() {}}
+	var targets []*target
+	for _, start := range []func() (*target, error){
+		func() (*target, error) { return startNginx(dir, *proxyCPU, origins) },
+		func() (*target, error) { return startHAProxy(dir, *proxyCPU, origins) },
+		func() (*target, error) { return startLB(dir, *proxyCPU, *lbExe, origins) },
+	} {
+		t, err := start()
+		if err != nil {
+			for _, t := range targets {
+				t.stop()
+			}
+			log.Fatal(err)
+		}
+		targets = append(targets, t)
+	}
+	defer func() {
+		for _, t := range targets {
+			t.stop()
+		}
+	}()
+	time.Sleep(3 * time.Second) // first health checks
+
+	rep := &report{
+		Date:     time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		Machine:  machine(),
+		Versions: versions(),
+		Duration: *dur, Runs: *runs,
+		Results:  map[string]map[string][]sample{},
+	}
+	for _, w := range workloads {
+		if *only != "" && !strings.Contains(w.name, *only) {
+			continue
+		}
+		all := append([]*target{direct}, targets...)
+		if w.lbOnly {
+			all = []*target{targets[2]}
+		}
+		if w.post || len(w.headers) > 0 && strings.HasPrefix(w.headers[0], "Accept-Encoding") {
+			all = all[1:] // the origin does not compress; echo is measured through proxies
+			if w.lbOnly {
+				all = []*target{targets[2]}
+			}
+		}
+		rep.Order = append(rep.Order, w.name)
+		rep.Results[w.name] = map[string][]sample{}
+		log.Printf("%s: warm-up", w.name)
+		for _, t := range all {
+			if _, err := runWrk(dir, *clientCPU, w, t.url, *warm); err != nil {
+				log.Fatalf("%s %s: %v", w.name, t.name, err)
+			}
+		}
+		for i := range *runs {
+			for _, t := range all {
+				before := sumTicks(t.pids())
+				r, err := runWrk(dir, *clientCPU, w, t.url, *dur)
+				if err != nil {
+					log.Fatalf("%s %s: %v", w.name, t.name, err)
+				}
+				s := sample{wrk: r, ticks: sumTicks(t.pids()) - before}
+				rep.Results[w.name][t.name] = append(rep.Results[w.name][t.name], s)
+				log.Printf("%s run %d %-8s %8.0f req/s  p99 %5.2f ms  errors %d  CPU %.1f µs/req",
+					w.name, i+1, t.name, r.rps(), float64(r.P99)/1000, r.Errors, s.cpuPerReqUS())
+			}
+		}
+	}
+	if *idleN > 0 && *only == "" {
+		rep.Idle = map[string]idleResult{}
+		for _, t := range targets {
+			r, err := idleConns(t, *idleN)
+			if err != nil {
+				log.Fatalf("idle connections, %s: %v", t.name, err)
+			}
+			rep.Idle[t.name] = r
+			log.Printf("idle: %s %.2f KiB per connection (%d → %d KiB)", t.name, r.perConnKiB(), r.BeforeKiB, r.AfterKiB)
+		}
+	}
+	if err := rep.write(*out); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("wrote %s/RESULTS.md and %s/results.svg", *out, *out)
+}
+
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	kernel := version("uname", "-r")
+	return fmt.Sprintf("%s, %s CPUs, Linux %s", cpu, strings.TrimSpace(version("nproc")), kernel)
+}
+
+func versions() []string {
+	commit := strings.TrimSpace(version("git", "rev-parse", "--short", "HEAD"))
+	v := []string{
+		"lb " + commit + " (" + strings.TrimSpace(version("go", "version")) + ")",
+		version("nginx", "-v"),
+		version("haproxy", "-v"),
+		version("wrk", "-v"),
+	}
+	sort.Strings(v[1:])
+	return v
+}

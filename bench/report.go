@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// report is one bench run, written as RESULTS.md and results.svg.
+type report struct {
+	Date     string
+	Machine  string
+	Versions []string
+	Duration time.Duration
+	Runs     int
+	Order    []string                       // workloads in run order
+	Results  map[string]map[string][]sample // workload → target → runs
+	Idle     map[string]idleResult
+}
+
+// proxies in the order of the tables.
+var proxies = []string{"direct", "nginx", "haproxy", "lb"}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// stat is the median over runs of one figure.
+func stat(ss []sample, f func(sample) float64) float64 {
+	xs := make([]float64, len(ss))
+	for i, s := range ss {
+		xs[i] = f(s)
+	}
+	return median(xs)
+}
+
+func cpu(ss []sample) float64 { return stat(ss, sample.cpuPerReqUS) }
+
+func (r *report) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmark results\n\nWritten by `make bench` (`go run ./bench`) on %s.\n\n", r.Date)
+	fmt.Fprintf(&b, "- Machine: %s\n", r.Machine)
+	for _, v := range r.Versions {
+		fmt.Fprintf(&b, "- %s\n", v)
+	}
+	fmt.Fprintf(&b, "- Each proxy: one worker pinned to CPU 0 (Nginx `worker_processes 1`, HAProxy `nbthread 1`, lb `GOMAXPROCS=1`); wrk (`-t1`) and three origins on CPU 1. Access logs off on all three; gzip level %d on all three (HAProxy's libslz has one level); lb with active health checks and its metrics on, HAProxy with `check`.\n", gzipLevel)
+	fmt.Fprintf(&b, "- Each figure is the median of %d runs of %s, interleaved across proxies after a warm-up. **CPU µs/req** is the proxy's user+system time over the run (from `/proc/PID/stat`) divided by the requests it served: the figure that holds on a shared machine.\n\n", r.Runs, r.Duration)
+
+	b.WriteString("## Summary: CPU per request\n\n")
+	b.WriteString("| workload | lb | Nginx | HAProxy | lb / Nginx | lb / HAProxy | goal: lb ≤ 0.9 × best |\n|---|---|---|---|---|---|---|\n")
+	for _, w := range r.Order {
+		res := r.Results[w]
+		l, n, h := cpu(res["lb"]), cpu(res["nginx"]), cpu(res["haproxy"])
+		if len(res["nginx"]) == 0 {
+			fmt.Fprintf(&b, "| %s | %.1f µs | — | — | — | — | (lb only) |\n", w, l)
+			continue
+		}
+		goal := "—"
+		if wl := workloadNamed(w); wl.goal {
+			best := min(n, h)
+			mark := "✗"
+			if l <= 0.9*best {
+				mark = "✓"
+			}
+			goal = fmt.Sprintf("%s %.2f ×", mark, l/best)
+		}
+		fmt.Fprintf(&b, "| %s | %.1f µs | %.1f µs | %.1f µs | %.2f | %.2f | %s |\n", w, l, n, h, l/n, l/h, goal)
+	}
+	if len(r.Idle) > 0 {
+		b.WriteString("\n## Memory per idle keep-alive connection\n\n")
+		n := 0
+		for _, v := range r.Idle {
+			n = v.Conns
+		}
+		fmt.Fprintf(&b, "%d client connections, each after one request, held idle; growth of the proxy's resident memory (VmRSS) divided by the connections. Goal for lb: at most 5 KiB.\n\n| proxy | KiB per connection | RSS before → after |\n|---|---|---|\n", n)
+		for _, p := range proxies[1:] {
+			if v, ok := r.Idle[p]; ok {
+				fmt.Fprintf(&b, "| %s | %.2f | %d → %d KiB |\n", p, v.perConnKiB(), v.BeforeKiB, v.AfterKiB)
+			}
+		}
+	}
+	b.WriteString("\n## Every workload\n")
+	for _, w := range r.Order {
+		fmt.Fprintf(&b, "\n### %s\n\n| target | req/s | p50 | p99 | p99.9 | errors | CPU µs/req |\n|---|---|---|---|---|---|---|\n", w)
+		for _, p := range proxies {
+			ss := r.Results[w][p]
+			if len(ss) == 0 {
+				continue
+			}
+			rps := stat(ss, func(s sample) float64 { return s.wrk.rps() })
+			ms := func(f func(wrkResult) int64) string {
+				return fmt.Sprintf("%.2f ms", stat(ss, func(s sample) float64 { return float64(f(s.wrk)) })/1000)
+			}
+			var errs int64
+			for _, s := range ss {
+				errs += s.wrk.Errors
+			}
+			c := "—"
+			if p != "direct" {
+				c = fmt.Sprintf("%.1f", cpu(ss))
+			}
+			name := p
+			if p == "direct" {
+				name = "direct to an origin (baseline)"
+			}
+			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %d | %s |\n", name, rps,
+				ms(func(w wrkResult) int64 { return w.P50 }), ms(func(w wrkResult) int64 { return w.P99 }),
+				ms(func(w wrkResult) int64 { return w.P999 }), errs, c)
+		}
+	}
+	b.WriteString("\n![CPU per request](results.svg)\n")
+	if err := os.WriteFile(filepath.Join(dir, "RESULTS.md"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "results.svg"), []byte(r.svg()), 0o644)
+}
+
+func workloadNamed(name string) workload {
+	for _, w := range workloads {
+		if w.name == name {
+			return w
+		}
+	}
+	return workload{}
+}
+
+// svg draws CPU µs per request as grouped horizontal bars.
+func (r *report) svg() string {
+	colors := map[string]string{"nginx": "#2e8b57", "haproxy": "#4169e1", "lb": "#e8590c"}
+	var maxV float64
+	for _, w := range r.Order {
+		for _, p := range proxies[1:] {
+			maxV = max(maxV, cpu(r.Results[w][p]))
+		}
+	}
+	if maxV == 0 {
+		maxV = 1
+	}
+	const left, width, bar, gap = 230, 440, 14, 18
+	height := 60 + len(r.Order)*(3*bar+gap)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", left+width+90, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="10" y="20" font-size="14" font-weight="bold">Proxy CPU time per request (µs, lower is better) — %s</text>`+"\n", r.Date)
+	y := 40
+	for _, w := range r.Order {
+		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+bar+4, w)
+		for _, p := range proxies[1:] {
+			ss := r.Results[w][p]
+			if len(ss) == 0 {
+				y += bar
+				continue
+			}
+			v := cpu(ss)
+			wpx := int(v / maxV * width)
+			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/><text x="%d" y="%d">%s %.1f</text>`+"\n",
+				left, y, max(wpx, 1), bar-2, colors[p], left+wpx+4, y+bar-4, p, v)
+			y += bar
+		}
+		y += gap
+	}
+	b.WriteString("</svg>\n")
+	return b.String()
+}
