@@ -141,7 +141,7 @@ func main() {
 		Machine:  machine(),
 		Versions: versions(),
 		Duration: *dur, Runs: *runs,
-		Results:  map[string]map[string][]sample{},
+		Results: map[string]map[string][]sample{},
 	}
 	for _, w := range workloads {
 		if *only != "" && !strings.Contains(w.name, *only) {
