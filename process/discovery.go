@@ -85,7 +85,7 @@ func (p *Process) rediscovered(d *discoveryRun, sets discovery.Sets) {
 	}
 	cfg := discovery.Expand(d.raw, sets)
 	prev := p.handler.Snapshot()
-	snap, err := snapshot.Build(cfg, prev)
+	snap, err := snapshot.Build(cfg, prev, snapshot.WithLog(p.logs.Error))
 	if err != nil {
 		p.logs.Error.Error("service discovery: the servers found could not be served; the previous ones stay", zap.Error(err))
 		return

@@ -109,6 +109,7 @@ pools:
       - address: backend.test:PORT
         resolve: true
 resolver: {addresses: ["DNS"], interval: 100ms, timeout: 500ms}
+admin: {address: "127.0.0.1:0"}
 `
 
 // poolAddrs returns the addresses of the served pool's servers, sorted.
@@ -209,6 +210,16 @@ func TestDiscoveryScalesUnderLoad(t *testing.T) {
 	})
 	if got, want := poolAddrs(p), b.addrs(1, 2, 3, 4, 5); !slices.Equal(got, want) {
 		t.Fatalf("servers after scale-up = %v, want %v", got, want)
+	}
+	// The admin API lists the servers found like any other.
+	code, status, err := fasthttp.GetTimeout(nil, "http://"+p.AdminAddr().String()+"/api/status", 5*time.Second)
+	if err != nil || code != 200 {
+		t.Fatalf("GET /api/status: %d, %v", code, err)
+	}
+	for _, a := range b.addrs(1, 2, 3, 4, 5) {
+		if !strings.Contains(string(status), `"`+a+`"`) {
+			t.Errorf("/api/status does not list %s:\n%s", a, status)
+		}
 	}
 
 	// DNS trouble changes nothing.
@@ -327,5 +338,24 @@ func TestDiscoveryAcrossReloads(t *testing.T) {
 			t.Fatalf("discovery goroutines left after Shutdown:\n%s", stacks)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCheckDoesNotLookUp: lb -check validates and compiles a
+// configuration with resolve entries without asking DNS.
+func TestCheckDoesNotLookUp(t *testing.T) {
+	d := dnstest.Start(t)
+	path := filepath.Join(t.TempDir(), "lb.yaml")
+	cfg := strings.NewReplacer("PORT", "8080", "DNS", d.Addr).Replace(discoveryConfig)
+	cfg += "    # and an SRV entry, whose address has no port\n"
+	cfg = strings.Replace(cfg, "        resolve: true\n", "        resolve: true\n      - address: backend.test\n        resolve: true\n        service: http\n", 1)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(path); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if n := d.Queries(); n != 0 {
+		t.Errorf("Check sent %d DNS queries, want none", n)
 	}
 }
