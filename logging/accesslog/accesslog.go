@@ -74,14 +74,14 @@ const Combined = `$remote_addr - $remote_user [$time_local] "$request" $status $
 
 // render kinds of a variable.
 const (
-	rString   = iota // the field's text, escaped; "-" when empty
-	rInt             // the field's integer; "-" when negative
-	rSeconds         // a duration field in seconds, millisecond precision
-	rRequest         // "METHOD URI PROTO"
-	rDash            // always "-"
-	rTimeLocal       // the entry's time, 02/Jan/2006:15:04:05 -0700
-	rTimeISO         // the entry's time, RFC 3339
-	rMsec            // the entry's time, Unix seconds with milliseconds
+	rString    = iota // the field's text, escaped; "-" when empty
+	rInt              // the field's integer; "-" when negative
+	rSeconds          // a duration field in seconds, millisecond precision
+	rRequest          // "METHOD URI PROTO"
+	rDash             // always "-"
+	rTimeLocal        // the entry's time, 02/Jan/2006:15:04:05 -0700
+	rTimeISO          // the entry's time, RFC 3339
+	rMsec             // the entry's time, Unix seconds with milliseconds
 )
 
 type variable struct {
@@ -89,9 +89,9 @@ type variable struct {
 	key  int // field index for rString, rInt, rSeconds
 }
 
-// Variables are the template variables (Nginx's names, and lb_* for
+// variables are the template variables (Nginx's names, and lb_* for
 // what Nginx has no variable for) and what each one writes.
-var Variables = map[string]variable{
+var variables = map[string]variable{
 	"remote_addr":            {rString, kClient},
 	"remote_user":            {rDash, 0},
 	"time_local":             {rTimeLocal, 0},
@@ -170,7 +170,7 @@ func Parse(s string) (*Template, error) {
 		if name == "" {
 			return nil, fmt.Errorf("%w: lone $ at offset %d (write $$ for a dollar sign)", ErrTemplate, i-1)
 		}
-		v, ok := Variables[name]
+		v, ok := variables[name]
 		if !ok {
 			return nil, fmt.Errorf("%w: unknown variable $%s", ErrTemplate, name)
 		}
