@@ -41,6 +41,8 @@ func TestLoadGood(t *testing.T) {
 			MaxConns:           10000,
 			MaxConnsPerIP:      100,
 			MaxRequestsPerConn: 1000,
+			RedirectHTTPS:      true,
+			HTTPSPort:          8443,
 		}, {
 			Name:           "127.0.0.1:8443", // defaults follow
 			Address:        "127.0.0.1:8443",
@@ -51,6 +53,15 @@ func TestLoadGood(t *testing.T) {
 			MaxBodyBytes:   8 << 20,
 			MaxURIBytes:    8 << 10,
 			HeaderTimeout:  10 * time.Second,
+			HTTPSPort:      443,
+			TLS: TLS{
+				Present:               true,
+				Certificates:          []TLSCertificate{{Cert: "../testdata/tls/example.crt", Key: "../testdata/tls/example.key"}},
+				MinVersion:            "1.3",
+				SessionTicketRotation: 30 * time.Minute,
+				HSTS:                  "max-age=31536000; includeSubDomains",
+				WatchInterval:         5 * time.Second,
+			},
 		}},
 		TrustedProxies: []string{"10.0.0.0/8", "192.168.1.7", "2001:db8::/32", "::1"},
 		TrustedPrefixes: []netip.Prefix{
@@ -331,6 +342,8 @@ pools: {web: {servers: [{address: "127.0.0.1:9001"}]}}
 		{"MaxBodyBytes", l.MaxBodyBytes, ByteSize(8 << 20)},
 		{"MaxURIBytes", l.MaxURIBytes, ByteSize(8 << 10)},
 		{"HeaderTimeout", l.HeaderTimeout, 10 * time.Second},
+		{"HTTPSPort", l.HTTPSPort, 443},
+		{"TLS", l.TLS.Present, false},
 		{"ShutdownTimeout", c.ShutdownTimeout, 30 * time.Second},
 		{"TrustedPrefixes", len(c.TrustedPrefixes), 0},
 		{"Log.Level", c.Log.Level, "info"},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 )
 
@@ -125,6 +126,27 @@ func setDefaults(c *Config, pos *positions) {
 		}
 		if unset("listeners[%d].header_timeout", i) {
 			l.HeaderTimeout = min(defaultHeaderTimeout, l.ReadTimeout)
+		}
+		if unset("listeners[%d].https_port", i) {
+			l.HTTPSPort = 443
+		}
+		if pos.has(fmt.Sprintf("listeners[%d].tls", i)) {
+			l.TLS.Present = true
+			if unset("listeners[%d].tls.min_version", i) {
+				l.TLS.MinVersion = "1.2"
+			}
+			if unset("listeners[%d].tls.session_ticket_rotation", i) {
+				l.TLS.SessionTicketRotation = time.Hour
+			}
+			if unset("listeners[%d].tls.watch_interval", i) {
+				l.TLS.WatchInterval = 2 * time.Second
+			}
+			// Relative certificate paths are relative to the configuration
+			// file's folder (as Nginx resolves them against its prefix).
+			for j := range l.TLS.Certificates {
+				cert := &l.TLS.Certificates[j]
+				cert.Cert, cert.Key = besideFile(c.File, cert.Cert), besideFile(c.File, cert.Key)
+			}
 		}
 	}
 
@@ -375,4 +397,12 @@ func rateLimitRedisDefaults(r *RateLimitRedis, unset func(key string) bool) {
 	if unset("prefix") {
 		r.Prefix = "lb:rl:"
 	}
+}
+
+// besideFile resolves a relative path against the folder of file.
+func besideFile(file, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(filepath.Dir(file), path)
 }

@@ -103,6 +103,47 @@ type Listener struct {
 	// requests (Nginx keepalive_requests, HAProxy has none). Default 0:
 	// no limit.
 	MaxRequestsPerConn int `yaml:"max_requests_per_conn"`
+	// TLS, when present, terminates TLS on this listener (Nginx listen
+	// ssl, HAProxy bind ssl crt).
+	TLS TLS `yaml:"tls"`
+	// RedirectHTTPS answers every request with 308 to the same URL on
+	// https, port HTTPSPort (Nginx return 301 https://$host$request_uri;
+	// HAProxy http-request redirect scheme https). Default false.
+	RedirectHTTPS bool `yaml:"redirect_https"`
+	// HTTPSPort is the port redirects name. Default 443 (left out of the
+	// URL).
+	HTTPSPort int `yaml:"https_port"`
+}
+
+// TLS terminates TLS on a listener. Written at all it is Present.
+type TLS struct {
+	// Present is true when the tls key is written.
+	Present bool `yaml:"-"`
+	// Certificates are PEM certificate chains and keys; the one whose
+	// names (exact, then wildcard) match the client's SNI serves it, the
+	// first when none does (Nginx default_server, HAProxy crt-list order).
+	// Files are read again on SIGHUP and when they change. Required.
+	Certificates []TLSCertificate `yaml:"certificates"`
+	// MinVersion is "1.2" or "1.3". Default "1.2" (Nginx ssl_protocols,
+	// HAProxy ssl-min-ver).
+	MinVersion string `yaml:"min_version"`
+	// SessionTicketRotation is how often a new session ticket key is made;
+	// the two before it still resume sessions (Nginx ssl_session_ticket_key
+	// rotated by hand). Default 1h.
+	SessionTicketRotation time.Duration `yaml:"session_ticket_rotation"`
+	// HSTS is the Strict-Transport-Security value added to every response,
+	// e.g. "max-age=31536000; includeSubDomains" (Nginx add_header
+	// Strict-Transport-Security ... always). Default: none.
+	HSTS string `yaml:"hsts"`
+	// WatchInterval is how often the certificate files are checked for
+	// changes. Default 2s.
+	WatchInterval time.Duration `yaml:"watch_interval"`
+}
+
+// TLSCertificate is one certificate chain and its private key, PEM files.
+type TLSCertificate struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 // Admin configures the admin API (status and runtime commands) on an

@@ -1,6 +1,10 @@
 package config
 
-import "strings"
+import (
+	"errors"
+	"os"
+	"strings"
+)
 
 // listenerLimits checks the limits of each listener (the edge keys:
 // max_uri_bytes, header_timeout, max_conns, max_conns_per_ip,
@@ -29,6 +33,15 @@ func (v *validator) listenerLimits(ls []Listener) {
 		}
 		if l.MaxConns > 0 && l.MaxConnsPerIP > l.MaxConns {
 			v.errorf(p+".max_conns_per_ip", "%d is over max_conns (%d)", l.MaxConnsPerIP, l.MaxConns)
+		}
+		if l.HTTPSPort < 1 || l.HTTPSPort > 65535 {
+			v.errorf(p+".https_port", "must be a port number (1-65535), got %d", l.HTTPSPort)
+		}
+		if l.RedirectHTTPS && l.TLS.Present {
+			v.errorf(p+".redirect_https", "a TLS listener cannot redirect to itself")
+		}
+		if l.TLS.Present {
+			v.tls(p+".tls", &l.TLS)
 		}
 	}
 }
@@ -73,6 +86,33 @@ func (v *validator) rateLimits(c *Config) {
 		}
 		if r.Shared && !c.RateLimitRedis.Present {
 			v.errorf(p+".shared", "needs a rate_limit_redis block")
+		}
+	}
+}
+
+// tls checks a listener's tls block; certificate files must be readable.
+func (v *validator) tls(p string, t *TLS) {
+	if len(t.Certificates) == 0 {
+		v.errorf(p+".certificates", "at least one certificate is required")
+	}
+	for i, c := range t.Certificates {
+		cp := index(p+".certificates", i)
+		for _, f := range []struct{ key, path string }{{"cert", c.Cert}, {"key", c.Key}} {
+			switch _, err := os.Stat(f.path); {
+			case f.path == "":
+				v.errorf(cp+"."+f.key, "required (a PEM file)")
+			case err != nil:
+				v.errorf(cp+"."+f.key, "cannot read %s: %v", quote(f.path), errors.Unwrap(err))
+			}
+		}
+	}
+	if t.MinVersion != "1.2" && t.MinVersion != "1.3" {
+		v.errorf(p+".min_version", "must be \"1.2\" or \"1.3\", got %s", quote(t.MinVersion))
+	}
+	for _, c := range t.HSTS {
+		if c < ' ' || c > '~' {
+			v.errorf(p+".hsts", "must be printable ASCII (a Strict-Transport-Security value)")
+			break
 		}
 	}
 }

@@ -1,11 +1,14 @@
 package edge
 
 import (
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"lb/tlsconf"
 )
 
 // Conn is a client connection whose request framing is checked by a
@@ -99,6 +102,12 @@ type Listener struct {
 
 	mu    sync.Mutex
 	perIP map[netip.Addr]int // open connections by client address; guarded by mu
+
+	// TLS, when tls is not nil (set by Wrap).
+	tls       *tls.Config
+	certs     *tlsconf.Certs
+	stop      chan struct{} // closed by Close: ends certificate watching and ticket rotation
+	closeOnce sync.Once
 }
 
 // Accept waits for the next connection within the limits and wraps it.
@@ -108,17 +117,26 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.MaxConnsPerIP <= 0 {
-			return NewConn(c, l.Limits), nil
+		var release func()
+		if l.MaxConnsPerIP > 0 {
+			ip := addrOf(c.RemoteAddr())
+			if !l.acquire(ip) {
+				go refuse(c, tooManyConns)
+				continue
+			}
+			release = func() { l.releaseIP(ip) }
 		}
-		ip := addrOf(c.RemoteAddr())
-		if !l.acquire(ip) {
-			go refuse(c, tooManyConns)
-			continue
+		if l.tls == nil {
+			ec := NewConn(c, l.Limits)
+			ec.release = release
+			return ec, nil
 		}
-		ec := NewConn(c, l.Limits)
-		ec.release = func() { l.releaseIP(ip) }
-		return ec, nil
+		// The handshake runs on the connection's first read, under the
+		// server's header timeout.
+		tc := tls.Server(c, l.tls)
+		ec := NewConn(tc, l.Limits)
+		ec.release = release
+		return &tlsConn{Conn: ec, tc: tc}, nil
 	}
 }
 

@@ -31,7 +31,7 @@ func (p *Process) listen(lc config.Listener) (*served, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 	}
-	ln, err := edge.Wrap(v, lc) // strict framing, limits; closes v on error
+	ln, err := edge.Wrap(v, lc, edge.WithLog(p.logs.Error)) // TLS, strict framing, limits; closes v on error
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 	}
@@ -71,6 +71,9 @@ func (p *Process) reconcile(cfg *config.Config) (next, fresh, old []*served, err
 	}
 	for _, lc := range cfg.Listeners {
 		if l := running[lc.Address]; l != nil && reflect.DeepEqual(l.cfg, lc) {
+			if err := l.ln.(*edge.Listener).ReloadCertificates(); err != nil {
+				p.logs.Error.Warn("TLS certificates do not load; still serving the previous ones", zap.String("listener", lc.Name), zap.Error(err))
+			}
 			next = append(next, l)
 			delete(running, lc.Address)
 			continue

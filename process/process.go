@@ -18,6 +18,7 @@ import (
 	"lb/balancer"
 	"lb/config"
 	"lb/discovery"
+	"lb/edge"
 	"lb/health"
 	"lb/logging"
 	"lb/proxy"
@@ -212,7 +213,7 @@ const bodyReadAhead = 16 << 10
 
 func (p *Process) newServer(lc config.Listener) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:      p.handler.Listener(int64(lc.MaxBodyBytes)),
+		Handler:      edge.Handler(lc, p.handler.Listener(int64(lc.MaxBodyBytes))), // HSTS, https redirect
 		ErrorHandler: proxy.ParseError,
 		Logger:       zapPrintf{p.logs.Error},
 
