@@ -90,7 +90,11 @@ func (p *Process) rediscovered(d *discoveryRun, sets discovery.Sets) {
 		p.logs.Error.Error("service discovery: the servers found could not be served; the previous ones stay", zap.Error(err))
 		return
 	}
-	p.swap(cfg, snap)
+	// p.swap without replacing p.cfg, which Run reads without p.mu (its
+	// pools are not what changed): checks restart on the new pools.
+	p.stopChecks()
+	p.handler.Store(snap)
+	p.startChecks(cfg, snap)
 	closeRemovedIdle(prev, snap)
 }
 

@@ -105,6 +105,7 @@ log: {level: error, access: {enabled: false}}
 routes: [{pool: web}]
 pools:
   web:
+    health_check: {interval: 50ms, timeout: 40ms}
     servers:
       - address: backend.test:PORT
         resolve: true
@@ -320,6 +321,13 @@ func TestDiscoveryAcrossReloads(t *testing.T) {
 	d.SetRcode("backend.test.", dns.RcodeSuccess)
 	d.SetAddrs("backend.test.", ips(1, 3)...)
 	waitFor(t, "the new watcher follows changes", 10*time.Second, func() bool { return slices.Equal(poolAddrs(p), b.addrs(1, 2, 3)) })
+	// Health checks restarted on the new pool: the server found last is
+	// checked too.
+	found := p.Handler().Snapshot().Routes()[0].Pool.Server(b.addrs(3)[0])
+	waitFor(t, "the found server is health checked", 10*time.Second, func() bool {
+		r, ok := adminSource{p}.CheckStatus(found)
+		return ok && r.OK
+	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
