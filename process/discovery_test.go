@@ -367,3 +367,51 @@ func TestCheckDoesNotLookUp(t *testing.T) {
 		t.Errorf("Check sent %d DNS queries, want none", n)
 	}
 }
+
+// TestDiscoveryRacesReloads: answers that change every few milliseconds
+// (interval 10ms) while reloads run back to back and clients send
+// requests: no request fails, the race detector finds nothing, and once
+// both stop the pool holds the last answer.
+func TestDiscoveryRacesReloads(t *testing.T) {
+	d := dnstest.Start(t)
+	b := startLoopbackBackends(t, 3)
+	d.SetAddrs("backend.test.", ips(1)...)
+	path := filepath.Join(t.TempDir(), "lb.yaml")
+	cfg := strings.NewReplacer("PORT", fmt.Sprint(b.port), "DNS", d.Addr, "interval: 100ms", "interval: 10ms").Replace(discoveryConfig)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Start(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, p)
+	load := startDiscoveryLoad(t, p.Addrs()[0].String(), 4)
+	defer load.end()
+	sets := [][]int{{1, 2}, {2, 3}, {1, 2, 3}, {3}, {1}}
+	var flips sync.WaitGroup
+	stop := make(chan struct{})
+	flips.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(3 * time.Millisecond):
+			}
+			d.SetAddrs("backend.test.", ips(sets[i%len(sets)]...)...)
+		}
+	})
+	for range 30 {
+		if err := p.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	flips.Wait()
+	d.SetAddrs("backend.test.", ips(2, 3)...)
+	waitFor(t, "the last answer served", 10*time.Second, func() bool { return slices.Equal(poolAddrs(p), b.addrs(2, 3)) })
+	if sent, failed := load.end(); failed != 0 {
+		t.Errorf("%d of %d requests failed", failed, sent)
+	}
+}
