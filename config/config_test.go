@@ -43,6 +43,7 @@ func TestLoadGood(t *testing.T) {
 			MaxRequestsPerConn: 1000,
 			RedirectHTTPS:      true,
 			HTTPSPort:          8443,
+			ProxyProtocol:      true,
 		}, {
 			Name:           "127.0.0.1:8443", // defaults follow
 			Address:        "127.0.0.1:8443",

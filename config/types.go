@@ -113,6 +113,11 @@ type Listener struct {
 	// HTTPSPort is the port redirects name. Default 443 (left out of the
 	// URL).
 	HTTPSPort int `yaml:"https_port"`
+	// ProxyProtocol requires every connection to open with a PROXY
+	// protocol header, v1 or v2, whose source address then is the
+	// client's (Nginx listen ... proxy_protocol, HAProxy accept-proxy).
+	// For listeners behind a TCP load balancer only. Default false.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
 }
 
 // TLS terminates TLS on a listener. Written at all it is Present.

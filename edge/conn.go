@@ -23,18 +23,27 @@ import (
 type Conn struct {
 	net.Conn
 	scan     Scanner
-	held     []byte // bytes from the refused request on, kept for a switch
-	err      error  // the refusal, once returned
-	switched bool   // protocol switched: bytes pass unchecked
-	release  func() // called once on Close; nil: nothing to release
+	held     []byte                 // bytes from the refused request on, kept for a switch
+	err      error                  // the refusal, once returned
+	switched bool                   // protocol switched: bytes pass unchecked
+	release  atomic.Pointer[func()] // taken and called once by Close
+	admit    func() *Error          // run at the first Read; nil: admitted
 	closed   atomic.Bool
+}
+
+// releaseSlot gives back the connection's place in its listener's
+// per-address count, once.
+func (c *Conn) releaseSlot() {
+	if r := c.release.Swap(nil); r != nil {
+		(*r)()
+	}
 }
 
 // Close closes the connection and gives back its place in the
 // listener's per-address count.
 func (c *Conn) Close() error {
-	if c.closed.CompareAndSwap(false, true) && c.release != nil {
-		c.release()
+	if c.closed.CompareAndSwap(false, true) {
+		c.releaseSlot()
 	}
 	return c.Conn.Close()
 }
@@ -56,6 +65,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	if c.err != nil {
 		return 0, c.err
+	}
+	if c.admit != nil {
+		admit := c.admit
+		c.admit = nil
+		if e := admit(); e != nil {
+			c.err = e
+			return 0, e
+		}
 	}
 	n, err := c.Conn.Read(p)
 	m, serr := c.scan.Scan(p[:n])
@@ -108,6 +125,9 @@ type Listener struct {
 	certs     *tlsconf.Certs
 	stop      chan struct{} // closed by Close: ends certificate watching and ticket rotation
 	closeOnce sync.Once
+	// lazyAddr: connections' client addresses come with their first read
+	// (PROXY protocol), not at Accept.
+	lazyAddr bool
 }
 
 // Accept waits for the next connection within the limits and wraps it.
@@ -118,7 +138,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		var release func()
-		if l.MaxConnsPerIP > 0 {
+		if l.MaxConnsPerIP > 0 && !l.lazyAddr {
 			ip := addrOf(c.RemoteAddr())
 			if !l.acquire(ip) {
 				go refuse(c, tooManyConns)
@@ -126,17 +146,40 @@ func (l *Listener) Accept() (net.Conn, error) {
 			}
 			release = func() { l.releaseIP(ip) }
 		}
+		var ec *Conn
+		var tc *tls.Conn
 		if l.tls == nil {
-			ec := NewConn(c, l.Limits)
-			ec.release = release
-			return ec, nil
+			ec = NewConn(c, l.Limits)
+		} else {
+			// The handshake runs on the connection's first read, under the
+			// server's header timeout.
+			tc = tls.Server(c, l.tls)
+			ec = NewConn(tc, l.Limits)
 		}
-		// The handshake runs on the connection's first read, under the
-		// server's header timeout.
-		tc := tls.Server(c, l.tls)
-		ec := NewConn(tc, l.Limits)
-		ec.release = release
-		return &tlsConn{Conn: ec, tc: tc}, nil
+		if release != nil {
+			ec.release.Store(&release)
+		}
+		if l.MaxConnsPerIP > 0 && l.lazyAddr {
+			// The client's address is known only once the PROXY header
+			// is read: counted at the first read, refused with a 429
+			// answer there.
+			ec.admit = func() *Error {
+				ip := addrOf(c.RemoteAddr())
+				if !l.acquire(ip) {
+					return ErrTooManyConns
+				}
+				release := func() { l.releaseIP(ip) }
+				ec.release.Store(&release)
+				if ec.closed.Load() {
+					ec.releaseSlot() // closed meanwhile: Close may have missed it
+				}
+				return nil
+			}
+		}
+		if tc != nil {
+			return &tlsConn{Conn: ec, tc: tc}, nil
+		}
+		return ec, nil
 	}
 }
 

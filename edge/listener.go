@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 
+	"github.com/pires/go-proxyproto"
 	"go.uber.org/zap"
 
 	"lb/config"
@@ -27,7 +28,16 @@ func Wrap(ln net.Listener, lc config.Listener, opts ...Option) (net.Listener, er
 	for _, opt := range opts {
 		opt(&o)
 	}
-	l := &Listener{Listener: ln, Limits: LimitsOf(lc), MaxConnsPerIP: lc.MaxConnsPerIP}
+	if lc.ProxyProtocol {
+		// The header is read on the connection's first read, not in
+		// Accept, within header_timeout; a connection without one fails.
+		ln = &proxyproto.Listener{
+			Listener:          ln,
+			ReadHeaderTimeout: lc.HeaderTimeout,
+			ConnPolicy:        func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil },
+		}
+	}
+	l := &Listener{Listener: ln, Limits: LimitsOf(lc), MaxConnsPerIP: lc.MaxConnsPerIP, lazyAddr: lc.ProxyProtocol}
 	if lc.TLS.Present {
 		certs, err := tlsconf.Load(lc.TLS.Certificates, o.log)
 		if err != nil {

@@ -44,6 +44,7 @@ var (
 	ErrChunkExtension   = &Error{400, "invalid chunk extension"}
 	ErrChunkEnd         = &Error{400, "chunk data not followed by CRLF"}
 	ErrTrailerTooLarge  = &Error{431, "trailer section over max_header_bytes"}
+	ErrTooManyConns     = &Error{429, "connections of this client over max_conns_per_ip"}
 )
 
 // Limits bound a request's head. Zero means no limit of the Scanner's
