@@ -74,6 +74,8 @@ var (
 	dEjections = desc("lb_server_ejections_total", "Times passive checks took the server out.", "pool", "server")
 	dHealthTr  = desc("lb_server_health_transitions_total",
 		"Changes of the active health checks' verdict.", "pool", "server")
+	dChecks = desc("lb_server_checks_total",
+		"Active health check probes by result.", "pool", "server", "result")
 	dCheckOK = desc("lb_server_last_check_ok",
 		"Result of the last active health check: 1 passed, 0 failed.", "pool", "server")
 	dCheckAt = desc("lb_server_last_check_timestamp_seconds",
@@ -189,6 +191,8 @@ func (c *collector) collectServer(ch chan<- prometheus.Metric, p *balancer.Pool,
 	gauge(ch, dWeight, float64(s.CurrentWeight()), pn, sn)
 	counter(ch, dEjections, uint64(s.Ejections()), pn, sn)
 	counter(ch, dHealthTr, st.HealthTransitions.Load(), pn, sn)
+	counter(ch, dChecks, st.ChecksPassed.Load(), pn, sn, "passed")
+	counter(ch, dChecks, st.ChecksFailed.Load(), pn, sn, "failed")
 	if r, ok := c.src.CheckStatus(s); ok {
 		gauge(ch, dCheckOK, b2f(r.OK), pn, sn)
 		gauge(ch, dCheckAt, float64(r.At.UnixNano())/1e9, pn, sn)

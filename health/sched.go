@@ -157,6 +157,7 @@ func (s *sched) finish(r probeResult) {
 	if h := srv.Healthy(); h != st.healthy {
 		st.healthy, st.count = h, 0 // changed elsewhere (another Checker)
 	}
+	srv.Stats.Check(r.ok)
 	if r.ok == st.healthy {
 		st.count = 0
 	} else {

@@ -164,6 +164,17 @@ type ServerStats struct {
 	Latency Histogram
 	// HealthTransitions counts active health check verdict changes.
 	HealthTransitions atomic.Uint64
+	// ChecksPassed and ChecksFailed count active health check probes.
+	ChecksPassed, ChecksFailed atomic.Uint64
+}
+
+// Check records one active health check probe's result.
+func (s *ServerStats) Check(ok bool) {
+	if ok {
+		s.ChecksPassed.Add(1)
+	} else {
+		s.ChecksFailed.Add(1)
+	}
 }
 
 // Attempt records one attempt that came to status (0: no answer) after d.
