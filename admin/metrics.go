@@ -70,7 +70,7 @@ var (
 	dHealthy   = desc("lb_server_healthy", "Active health checks' verdict: 1 up, 0 down.", "pool", "server")
 	dEjected   = desc("lb_server_ejected", "1 while passive checks keep the server out.", "pool", "server")
 	dSlowStart = desc("lb_server_slow_start", "1 while the server ramps its weight up.", "pool", "server")
-	dWeight    = desc("lb_server_weight", "The server's configured weight.", "pool", "server")
+	dWeight    = desc("lb_server_weight", "The server's weight in force (configured, or set through the admin API).", "pool", "server")
 	dEjections = desc("lb_server_ejections_total", "Times passive checks took the server out.", "pool", "server")
 	dHealthTr  = desc("lb_server_health_transitions_total",
 		"Changes of the active health checks' verdict.", "pool", "server")
