@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test build deps lint unit norace bench bench-go fuzz clean
+.PHONY: run test build image deps lint unit norace bench bench-go fuzz clean
 
 ## run: build, start three demo backends and lb -config config.yaml on :8080
 run: build
@@ -20,6 +20,10 @@ LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/lb ./lb
 	$(GO) build -o $(BIN)/backend ./backend
+
+## image: the container image lb:$(VERSION) with both programs (Dockerfile; needs a Docker daemon)
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t lb:$(VERSION) .
 
 ## deps: install what builds and tests need (Go modules; system packages later issues add)
 deps:
