@@ -259,6 +259,7 @@ func (p *Process) newServer(lc config.Listener) *fasthttp.Server {
 func (p *Process) Reload() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	before := serverStates(p.handler.Snapshot()) // servers.go
 	cfg, err := config.Load(p.path)
 	var disc *discoveryRun
 	if err == nil {
@@ -273,6 +274,7 @@ func (p *Process) Reload() error {
 					p.logs.Error.Warn("admin listener changes take effect at the next restart or upgrade; the reload changed everything else")
 				}
 				p.swap(cfg, snap)
+				logServerChanges(p.logs.Error, before, snap)
 				p.runDiscovery(disc)
 				p.listeners = next
 				for _, l := range fresh {
