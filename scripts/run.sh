@@ -114,6 +114,7 @@ jar="$dir/cookies"
 cat <<MSG
 
   lb on http://localhost:8080 in front of backend-1..3 (127.0.0.1:9001-9003)
+    stats:    http://127.0.0.1:9090/ (drain/enable buttons; metrics at /metrics)
     sessions: $sessions
     items:    $items
     logs:     $dir
