@@ -54,9 +54,10 @@ func newTestNet(t *testing.T) *testNet {
 	if _, err := exec.LookPath("ip"); err != nil {
 		needNetns(t, "no ip command: "+err.Error())
 	}
+	sweepStaleNetns(t)
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
-	n := &testNet{t: t, prefix: fmt.Sprintf("lbmh%d%s-", os.Getpid()%100000, hex.EncodeToString(rnd[:]))}
+	n := &testNet{t: t, prefix: fmt.Sprintf("lbmh%d-%s-", os.Getpid(), hex.EncodeToString(rnd[:]))}
 	n.sw = n.prefix + "sw"
 	if out, err := exec.Command("ip", "netns", "add", n.sw).CombinedOutput(); err != nil {
 		needNetns(t, fmt.Sprintf("ip netns add: %v: %s", err, strings.TrimSpace(string(out))))
@@ -66,6 +67,34 @@ func newTestNet(t *testing.T) *testNet {
 	n.ip(n.sw, "link", "add", "br0", "type", "bridge")
 	n.ip(n.sw, "link", "set", "br0", "up")
 	return n
+}
+
+// staleNetnsRe matches the namespace names of this test: the test
+// process's PID, a random part, the host.
+var staleNetnsRe = regexp.MustCompile(`^lbmh(\d+)-[0-9a-f]{6}-[a-z0-9]+$`)
+
+// sweepStaleNetns deletes the namespaces a run of this test left behind
+// when it was killed before its cleanups (go test -timeout): those whose
+// test process is gone.
+func sweepStaleNetns(t *testing.T) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		m := staleNetnsRe.FindStringSubmatch(f[0])
+		if m == nil {
+			continue
+		}
+		if pid, _ := strconv.Atoi(m[1]); pid > 0 && syscall.Kill(pid, 0) == syscall.ESRCH {
+			t.Logf("deleting namespace %s, left behind by test process %d", f[0], pid)
+			_ = exec.Command("ip", "netns", "del", f[0]).Run()
+		}
+	}
 }
 
 // cleanupNS deletes namespace ns when the test ends, after the processes
