@@ -140,6 +140,7 @@ func TestLoadGood(t *testing.T) {
 			Name:    "api",
 			Policy:  Hash,
 			HashKey: "header:X-User",
+			TLS:     UpstreamTLS{Present: true, CA: "../testdata/tls/example.crt", ServerName: "api.example.com"},
 			Servers: []Server{
 				{Address: "10.0.1.1:9001", Weight: 5},
 				{Address: "10.0.1.2:9001", Weight: 1},

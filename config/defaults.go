@@ -204,6 +204,11 @@ func setDefaults(c *Config, pos *positions) {
 
 	for i := range c.Pools {
 		poolDefaults(&c.Pools[i], pos)
+		if pos.has(fmt.Sprintf("pools.%s.tls", c.Pools[i].Name)) {
+			t := &c.Pools[i].TLS
+			t.Present = true
+			t.CA = besideFile(c.File, t.CA)
+		}
 	}
 
 	if unset("resolver.interval") {

@@ -145,6 +145,24 @@ type TLS struct {
 	WatchInterval time.Duration `yaml:"watch_interval"`
 }
 
+// UpstreamTLS is how lb speaks TLS to a pool's servers. Written at all it
+// is Present.
+type UpstreamTLS struct {
+	// Present is true when the tls key is written.
+	Present bool `yaml:"-"`
+	// CA is a PEM file of the certificates that may sign the servers'
+	// (relative to the config file); default: the system's roots (Nginx
+	// proxy_ssl_trusted_certificate, HAProxy ca-file).
+	CA string `yaml:"ca"`
+	// ServerName is sent as SNI and verified in the certificate; default:
+	// the host of each server's address, no SNI for an IP address (Nginx
+	// proxy_ssl_name with proxy_ssl_server_name on, HAProxy sni).
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any certificate: tests only. Default
+	// false (Nginx proxy_ssl_verify off, HAProxy verify none).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
 // TLSCertificate is one certificate chain and its private key, PEM files.
 type TLSCertificate struct {
 	Cert string `yaml:"cert"`
@@ -377,6 +395,10 @@ type Pool struct {
 	// MaxConnsPerServer bounds the connections lb opens to each server
 	// (HAProxy server maxconn). Default 1024.
 	MaxConnsPerServer int `yaml:"max_conns_per_server"`
+	// TLS, when present, connects to the pool's servers over TLS, their
+	// certificates verified (Nginx proxy_pass https:// with
+	// proxy_ssl_verify on; HAProxy server ... ssl verify required).
+	TLS UpstreamTLS `yaml:"tls"`
 	// Host, when set, replaces the Host header sent to servers; empty keeps
 	// the client's (Nginx proxy_set_header Host $host).
 	Host            string    `yaml:"host"`

@@ -24,6 +24,7 @@ func validate(c *Config, pos *positions, bad map[string]bool, errs *errorList) {
 	v.listeners(c.Listeners)
 	v.listenerLimits(c.Listeners)
 	v.rateLimits(c)
+	v.upstreamTLS(c.Pools)
 	c.TrustedPrefixes = v.trustedProxies(c.TrustedProxies)
 	v.log(&c.Log)
 	v.admin(&c.Admin, c.Listeners)

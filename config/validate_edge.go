@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"os"
 	"strings"
@@ -113,6 +114,25 @@ func (v *validator) tls(p string, t *TLS) {
 		if c < ' ' || c > '~' {
 			v.errorf(p+".hsts", "must be printable ASCII (a Strict-Transport-Security value)")
 			break
+		}
+	}
+}
+
+// upstreamTLS checks the pools' tls blocks: a CA file must hold at
+// least one PEM certificate.
+func (v *validator) upstreamTLS(pools []Pool) {
+	for i := range pools {
+		t := &pools[i].TLS
+		if !t.Present || t.CA == "" {
+			continue
+		}
+		p := "pools." + pools[i].Name + ".tls.ca"
+		pem, err := os.ReadFile(t.CA)
+		switch {
+		case err != nil:
+			v.errorf(p, "cannot read %s: %v", quote(t.CA), errors.Unwrap(err))
+		case !x509.NewCertPool().AppendCertsFromPEM(pem):
+			v.errorf(p, "no PEM certificate in %s", quote(t.CA))
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -67,6 +68,9 @@ type Config struct {
 	MaxBodyBytes int
 	// Concurrency bounds the probes in flight at once per Checker; 0: 16.
 	Concurrency int
+	// TLS, when not nil, wraps each probe's connection in TLS (the pool's
+	// servers speak TLS); an empty ServerName means the server's host.
+	TLS *tls.Config
 }
 
 // Defaults of the optional fields.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -60,6 +61,12 @@ func (c *Checker) probe(ctx context.Context, t *target) (ok bool, reason string)
 	defer conn.Close()
 	if c.cfg.Kind == TCP {
 		return true, "connected"
+	}
+	if c.cfg.TLS != nil {
+		if conn, err = probeTLS(ctx, conn, c.cfg.TLS, t.srv.Addr); err != nil {
+			return false, failure(ctx, "tls", err)
+		}
+		defer conn.Close()
 	}
 	if deadline, ok := ctx.Deadline(); ok {
 		if err := conn.SetDeadline(deadline); err != nil {
@@ -171,4 +178,22 @@ func cause(err error) string {
 		text = text[:maxReasonLen]
 	}
 	return text
+}
+
+// probeTLS completes a TLS handshake on conn to addr, naming the host of
+// addr when cfg names no server.
+func probeTLS(ctx context.Context, conn net.Conn, cfg *tls.Config, addr string) (net.Conn, error) {
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
 }

@@ -115,7 +115,9 @@ func Checks(cfg *config.Config, snap *proxy.Snapshot) []Check {
 		if pc == nil || !pc.HealthCheck.Enabled {
 			continue
 		}
-		checks = append(checks, Check{Pool: bp, Config: healthConfig(&pc.HealthCheck)})
+		hc := healthConfig(&pc.HealthCheck)
+		hc.TLS, _ = upstreamTLS(pc) // Build has read the CA already
+		checks = append(checks, Check{Pool: bp, Config: hc})
 	}
 	return checks
 }

@@ -10,6 +10,8 @@
 package snapshot
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sort"
@@ -93,6 +95,10 @@ func Build(cfg *config.Config, prev *proxy.Snapshot, opts ...Option) (*proxy.Sna
 type serverKey struct{ pool, addr string }
 
 func buildPool(pc *config.Pool, old map[serverKey]*balancer.Server) (*proxy.Pool, error) {
+	tlsCfg, err := upstreamTLS(pc)
+	if err != nil {
+		return nil, err
+	}
 	servers := make([]*balancer.Server, 0, len(pc.Servers))
 	for _, sc := range pc.Servers {
 		s := old[serverKey{pc.Name, sc.Address}]
@@ -100,10 +106,10 @@ func buildPool(pc *config.Pool, old map[serverKey]*balancer.Server) (*proxy.Pool
 		if id == "" {
 			id = balancer.StableID(pc.Name, sc.Address)
 		}
-		if s == nil || !sameServer(s, pc, &sc, id) {
+		if s == nil || !sameServer(s, pc, &sc, id) || !sameTLS(s.Client.TLSConfig, tlsCfg) {
 			ns := balancer.NewServer(sc.Address, sc.Weight, sc.Backup, int64(pc.MaxConnsPerServer))
 			ns.ID = id
-			ns.Client = newClient(sc.Address, pc)
+			ns.Client = newClient(sc.Address, pc, tlsCfg)
 			ns.ClientIdle = pc.Timeouts.Response
 			if s != nil {
 				// Still in the configuration: the admin override stays.
@@ -181,9 +187,13 @@ func sameServer(s *balancer.Server, pc *config.Pool, sc *config.Server, id strin
 // newClient returns the keep-alive connection pool for one server, set up
 // for proxying (see FASTHTTP.md): fasthttp's own retries off (lb decides),
 // names, paths and defaults left as the client sent them.
-func newClient(addr string, pc *config.Pool) *fasthttp.HostClient {
+func newClient(addr string, pc *config.Pool, tlsCfg *tls.Config) *fasthttp.HostClient {
 	connect, idle := pc.Timeouts.Connect, pc.Timeouts.Response
 	dialer := &fasthttp.TCPDialer{Concurrency: 0, DNSCacheDuration: time.Minute}
+	var connTLS *tls.Config
+	if tlsCfg != nil {
+		connTLS = clientTLSFor(tlsCfg, addr)
+	}
 	return &fasthttp.HostClient{
 		Addr: addr,
 		Dial: func(a string) (net.Conn, error) {
@@ -191,8 +201,23 @@ func newClient(addr string, pc *config.Pool) *fasthttp.HostClient {
 			if err != nil {
 				return nil, err
 			}
+			if connTLS != nil {
+				// TLS inside Dial: fasthttp (and the tunnel, which dials
+				// through here too) sees a plain connection, so requests
+				// keep their http URI (FASTHTTP.md); the connect timeout
+				// bounds the handshake as well.
+				ctx, cancel := context.WithTimeout(context.Background(), connect)
+				c, err = tlsDial(ctx, c, connTLS)
+				cancel()
+				if err != nil {
+					return nil, err
+				}
+			}
 			return &idleConn{Conn: c, idle: idle}, nil
 		},
+		// Not used to dial (IsTLS is false): it records the pool's TLS
+		// settings, for sameTLS on reload.
+		TLSConfig: tlsCfg,
 		// Bodies stream back to the client instead of being read whole.
 		StreamResponseBody:            true,
 		NoDefaultUserAgentHeader:      true,
