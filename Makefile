@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzScanner -fuzztime=$(FUZZTIME) ./edge/
 	$(GO) test -run='^$$' -fuzz=FuzzListener -fuzztime=$(FUZZTIME) ./edge/
 	$(GO) test -run='^$$' -fuzz=FuzzHasDotSegment -fuzztime=$(FUZZTIME) ./proxy/
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./logging/accesslog/
 
 clean:
 	rm -rf $(BIN)
