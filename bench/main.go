@@ -179,7 +179,7 @@ func main() {
 			}
 		}
 	}
-	if *idleN > 0 && *only == "" {
+	if *idleN > 0 && (*only == "" || strings.Contains("idle connections", *only)) {
 		rep.Idle = map[string]idleResult{}
 		for _, t := range targets {
 			r, err := idleConns(t, *idleN)

@@ -16,6 +16,12 @@ import (
 	"lb/upgrade"
 )
 
+// parkAfter is how long a client connection waits between requests
+// before it is parked: its server goroutine and buffers are let go until
+// its next request (see upgrade.Conn). Idle keep-alive connections then
+// cost a few KiB each.
+const parkAfter = 250 * time.Millisecond
+
 // served is one listener and the server on it.
 type served struct {
 	cfg     config.Listener

@@ -95,6 +95,7 @@ func StartWith(path string, set *upgrade.Set) (*Process, error) {
 	p := &Process{path: path, cfg: cfg, logs: logs, handler: proxy.New(snap, logs.Access), set: set, stopping: make(chan struct{})}
 	p.handler.SetErrorLog(logs.Error)
 	p.startChecks(cfg, snap)
+	set.ParkIdle(parkAfter)
 	for _, lc := range cfg.Listeners {
 		l, err := p.listen(lc)
 		if err != nil {
@@ -373,6 +374,9 @@ func (p *Process) Shutdown(ctx context.Context) error {
 	case <-retired:
 	case <-ctx.Done():
 	}
+	// Parked idle connections are not the servers' any more: close them
+	// as the servers closed their idle ones.
+	p.set.StopParking()
 	// Tunnels (WebSockets) are hijacked connections that fasthttp neither
 	// counts nor waits for: give them until ctx is done, then close them.
 	if err := p.handler.CloseTunnels(ctx); err != nil {

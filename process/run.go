@@ -72,7 +72,7 @@ func Run(path, pidFile string) error {
 			log.Info("upgrade: new process ready; handing connections over and stopping", zap.Int("new_pid", child.Pid))
 			return p.handOver(child, sigs)
 		default:
-			log.Info("shutting down", zap.String("signal", sig.String()), zap.Duration("timeout", p.cfg.ShutdownTimeout))
+			log.Info("shutting down", zap.String("signal", sig.String()))
 			return p.stop(sigs, nil)
 		}
 	}
@@ -98,7 +98,10 @@ func (p *Process) handOver(child *upgrade.Child, sigs <-chan os.Signal) error {
 // shutdown_timeout; a stop signal meanwhile exits at once.
 func (p *Process) stop(sigs <-chan os.Signal, before func(context.Context)) error {
 	log := p.logs.Error
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+	p.mu.Lock()
+	timeout := p.cfg.ShutdownTimeout
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	go func() {
 		for {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +33,14 @@ type Set struct {
 	next atomic.Pointer[net.UnixConn]
 	// sendErr is the first failure to hand a connection over.
 	sendErr atomic.Pointer[error]
+
+	// Parking idle connections (ParkIdle): epoch counts sweeps.
+	parking       atomic.Bool
+	closingParked atomic.Bool
+	epoch         atomic.Int64
+	stopPark      chan struct{}
+	parker        atomic.Pointer[parker]
+	parkWG        sync.WaitGroup
 }
 
 // NewSet returns an empty set: every Listen opens a new socket.
@@ -188,6 +197,12 @@ func (s *Set) HandOver(ch *net.UnixConn) {
 	for _, c := range conns {
 		c.wake()
 	}
+	if pk := s.parker.Load(); pk != nil {
+		pk.each(func(c *Conn) {
+			c.handOver()
+			c.closeParked()
+		})
+	}
 }
 
 // HandOverErr returns the first failure to hand a connection over, after
@@ -218,6 +233,113 @@ func (s *Set) WaitConns(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// When at least releaseConns connections were parked since the last time,
+// and releaseEvery has passed, the memory they held is returned to the
+// system at once.
+const (
+	releaseConns = 1000
+	releaseEvery = time.Second
+)
+
+// ParkIdle parks connections that have waited between requests for at
+// least after (and less than twice that): the server lets them go, with
+// its goroutine and buffers, and one epoll instance watches them all
+// until their next request arrives. Call it once; StopParking ends it.
+// Without epoll it does nothing.
+func (s *Set) ParkIdle(after time.Duration) {
+	if after <= 0 || !s.parking.CompareAndSwap(false, true) {
+		return
+	}
+	pk, err := newParker(s)
+	if err != nil {
+		s.parking.Store(false)
+		return
+	}
+	stop := make(chan struct{})
+	s.mu.Lock()
+	s.stopPark = stop
+	s.mu.Unlock()
+	s.parker.Store(pk)
+	s.parkWG.Add(2)
+	go func() {
+		defer s.parkWG.Done()
+		pk.run(stop, after/2)
+	}()
+	go func() {
+		defer s.parkWG.Done()
+		s.sweep(pk, after, stop)
+	}()
+}
+
+// sweep asks the servers to let go of connections idle for two sweeps,
+// and closes parked ones past their idle deadline.
+func (s *Set) sweep(pk *parker, after time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(after / 2)
+	defer t.Stop()
+	var idle []*Conn
+	var sinceRelease int
+	var lastRelease time.Time
+	for {
+		select {
+		case <-t.C:
+		case <-stop:
+			return
+		}
+		pk.expire(time.Now())
+		e := s.epoch.Add(1)
+		idle = idle[:0]
+		s.mu.Lock()
+		for c := range s.conns {
+			if c.tcp != nil && c.between() && !c.parked.Load() && !c.park.Load() && e-c.idleSince.Load() >= 2 {
+				idle = append(idle, c)
+			}
+		}
+		s.mu.Unlock()
+		for _, c := range idle {
+			c.park.Store(true)
+			c.wake()
+		}
+		// The buffers and stacks of many connections let go at once
+		// return to the runtime, which gives them back to the system only
+		// slowly while the process is idle: give them back now, at most
+		// every releaseEvery.
+		sinceRelease += len(idle)
+		if sinceRelease >= releaseConns && time.Since(lastRelease) >= releaseEvery {
+			sinceRelease, lastRelease = 0, time.Now()
+			go func() {
+				time.Sleep(after / 2) // until the servers have let them go
+				debug.FreeOSMemory()
+			}()
+		}
+		clear(idle)
+	}
+}
+
+// StopParking stops parking and closes the parked connections, as a
+// server stopping closes its idle ones.
+func (s *Set) StopParking() {
+	if !s.parking.CompareAndSwap(true, false) {
+		return
+	}
+	s.closingParked.Store(true)
+	s.mu.Lock()
+	close(s.stopPark)
+	s.mu.Unlock()
+	s.parkWG.Wait()
+	if pk := s.parker.Load(); pk != nil {
+		pk.each((*Conn).closeParked)
+		pk.close()
+	}
+}
+
+// Parked returns how many connections are parked.
+func (s *Set) Parked() int {
+	if pk := s.parker.Load(); pk != nil {
+		return pk.len()
+	}
+	return 0
 }
 
 func (s *Set) track(c *Conn) {
@@ -309,6 +431,7 @@ func (sock *Socket) deliver(c *Conn) bool {
 func (sock *Socket) wrap(c net.Conn) *Conn {
 	w := &Conn{Conn: c, sock: sock}
 	w.state.Store(stateUnknown)
+	w.idleSince.Store(sock.set.epoch.Load())
 	w.tcp, _ = c.(*net.TCPConn)
 	sock.set.track(w)
 	return w

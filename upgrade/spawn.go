@@ -9,6 +9,10 @@ import (
 	"time"
 )
 
+// closedSilently is the failure of a new process that closed the channel
+// without saying why.
+const closedSilently = "closed its end of the upgrade channel without a word"
+
 // Child is a new process started by Spawn.
 type Child struct {
 	Pid    int
@@ -61,7 +65,7 @@ func (s *Set) Spawn(timeout time.Duration) (*Child, error) {
 		buf, oob := make([]byte, maxMessage), make([]byte, 64)
 		m, err := receive(mine, buf, oob)
 		if err != nil {
-			m.text = msgFailed + "closed its end of the upgrade channel without a word"
+			m.text = msgFailed + closedSilently
 		}
 		answer <- m
 	}()
@@ -83,8 +87,20 @@ func (s *Set) Spawn(timeout time.Duration) (*Child, error) {
 		}
 		return fail(fmt.Errorf("new process %d: %s", c.Pid, strings.TrimPrefix(m.text, msgFailed)))
 	case <-c.exited:
+		// It may have said why before it exited.
+		reason := ""
+		select {
+		case m := <-answer:
+			if m.conn != nil {
+				m.conn.Close()
+			}
+			if strings.HasPrefix(m.text, msgFailed) && m.text != msgFailed+closedSilently {
+				reason = ": " + strings.TrimPrefix(m.text, msgFailed)
+			}
+		case <-time.After(time.Second):
+		}
 		mine.Close()
-		return nil, fmt.Errorf("new process %d exited before it was ready: %v", c.Pid, c.err)
+		return nil, fmt.Errorf("new process %d exited before it was ready (%v)%s", c.Pid, c.err, reason)
 	case <-timer.C:
 		return fail(fmt.Errorf("new process %d not ready within %s: killed", c.Pid, timeout))
 	}

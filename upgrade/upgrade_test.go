@@ -251,3 +251,108 @@ func TestSpawnFailureKeepsServing(t *testing.T) {
 		}
 	}
 }
+
+// TestParkIdle: a keep-alive connection idle between requests is parked
+// (the server lets it go), its next request is served all the same, the
+// server's idle timeout still closes it, and a hand-over takes parked
+// connections too.
+func TestParkIdle(t *testing.T) {
+	s := NewSet()
+	s.ParkIdle(100 * time.Millisecond)
+	defer s.StopParking()
+	v, err := s.Listen("http", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(v, "parent")
+	srv.IdleTimeout = 2 * time.Second
+	defer srv.Shutdown()
+	addr := v.Addr().String()
+
+	conns := []*rawConn{dial(t, addr), dial(t, addr), dial(t, addr)}
+	for _, c := range conns {
+		if _, err := c.get("/"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "3 parked connections", func() bool { return s.Parked() == 3 })
+	for round := range 3 {
+		for i, c := range conns {
+			if got, err := c.get("/"); err != nil || !strings.HasPrefix(got, "parent") {
+				t.Fatalf("round %d, parked connection %d: %q, %v", round, i, got, err)
+			}
+		}
+		waitFor(t, "parked again", func() bool { return s.Parked() == 3 })
+	}
+	if s.Conns() != 3 {
+		t.Fatalf("%d connections tracked, want 3", s.Conns())
+	}
+
+	// A hand-over wakes parked connections and passes them on.
+	child, err := spawn(t, s, "127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HandOver(child.Channel())
+	for i, c := range conns {
+		if got, err := c.get("/"); err != nil || got != fmt.Sprintf("child %d", child.Pid) {
+			t.Fatalf("parked connection %d after hand-over: %q, %v", i, got, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.WaitConns(ctx); err != nil {
+		t.Fatalf("%d connections left after hand-over", s.Conns())
+	}
+}
+
+// TestParkedIdleTimeoutAndStop: a parked connection still closes at the
+// server's idle timeout, and StopParking closes the parked ones.
+func TestParkedIdleTimeoutAndStop(t *testing.T) {
+	s := NewSet()
+	s.ParkIdle(100 * time.Millisecond)
+	v, err := s.Listen("http", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(v, "parent")
+	srv.IdleTimeout = 700 * time.Millisecond
+	defer srv.Shutdown()
+	short := dial(t, v.Addr().String())
+	if _, err := short.get("/"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "parked", func() bool { return s.Parked() == 1 })
+	short.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := short.r.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("parked connection past its idle timeout: read %d, %v; want closed", n, err)
+	}
+
+	srv.IdleTimeout = time.Minute
+	waitFor(t, "the first connection gone", func() bool { return s.Conns() == 0 })
+	other := dial(t, v.Addr().String())
+	if _, err := other.get("/"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "parked", func() bool { return s.Parked() == 1 })
+	s.StopParking()
+	other.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := other.r.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("parked connection after StopParking: read %d, %v; want closed", n, err)
+	}
+	waitFor(t, "no connection left", func() bool { return s.Conns() == 0 })
+}
+
+func waitFor(t *testing.T, what string, ok func() bool, explain ...func() string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			for _, e := range explain {
+				t.Log(e())
+			}
+			t.Fatalf("not %s after 5s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
