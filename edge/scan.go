@@ -228,6 +228,24 @@ func (s *Scanner) Scan(p []byte) (int, error) {
 			}
 			continue
 		}
+		// Fast paths over runs of ordinary bytes in targets and values.
+		if run := s.run(p[i:]); run > 0 {
+			s.headLen += run
+			if max := s.Limits.MaxHeaderBytes; max > 0 && s.headLen > max {
+				if s.trailers {
+					return s.fail(msgStart, ErrTrailerTooLarge)
+				}
+				return s.fail(msgStart, ErrHeadTooLarge)
+			}
+			if s.state == sTarget {
+				s.tokLen += run
+				if max := s.Limits.MaxURIBytes; max > 0 && s.tokLen > max {
+					return s.fail(msgStart, ErrURITooLong)
+				}
+			}
+			i += run - 1
+			continue
+		}
 		if err := s.step(c); err != nil {
 			return s.fail(msgStart, err)
 		}
@@ -237,6 +255,49 @@ func (s *Scanner) Scan(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// run returns how many bytes at the start of p need no more than
+// counting: visible target bytes, or value bytes of fields whose value
+// the scanner does not read.
+func (s *Scanner) run(p []byte) int {
+	var ok *[256]bool
+	switch {
+	case s.state == sTarget:
+		ok = &targetByte
+	case s.state == sValue && s.kind == fOther:
+		ok = &valueByte
+	case s.state == sName:
+		// Name bytes, the first ones kept lower-cased to tell the
+		// fields the scanner reads.
+		n := 0
+		for n < len(p) && tchar[p[n]] {
+			if k := s.tokLen + n; k < len(s.name) {
+				s.name[k] = lower(p[n])
+			}
+			n++
+		}
+		s.tokLen += n
+		return n
+	default:
+		return 0
+	}
+	n := 0
+	for n < len(p) && ok[p[n]] {
+		n++
+	}
+	return n
+}
+
+// targetByte: visible ASCII, what a request target is made of.
+// valueByte: what a field value may hold but CR: SP, HTAB, visible
+// ASCII and obs-text (RFC 9110 §5.5).
+var targetByte, valueByte = func() (t, v [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c > ' ' && c < 0x7f
+		v[c] = c == ' ' || c == '\t' || c > ' ' && c != 0x7f
+	}
+	return t, v
+}()
 
 func (s *Scanner) fail(msgStart int, err *Error) (int, error) {
 	s.err, s.state = err, sFailed

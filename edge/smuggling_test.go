@@ -160,3 +160,25 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// TestBadBodyIsNotAServerFailure: a client whose chunked body breaks
+// framing after its head went upstream gets 400, and the server is not
+// counted as failed: with max_fails 1 it still serves the next request
+// (else any client could eject servers at will).
+func TestBadBodyIsNotAServerFailure(t *testing.T) {
+	o := startRawOrigin(t)
+	cfg := strings.Replace(lbConfig("", o.addr), "passive: {max_fails: 0}", "passive: {max_fails: 1, fail_timeout: 1m}", 1)
+	p := startLB(t, cfg)
+	addr := p.Addrs()[0].String()
+	statuses, _ := exchangeParts(t, addr, []string{
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+		"zz\r\n",
+	}, 300*time.Millisecond)
+	if !equalInts(statuses, []int{400}) {
+		t.Fatalf("bad body: statuses %v, want [400]", statuses)
+	}
+	statuses, _ = exchangeParts(t, addr, []string{"GET / HTTP/1.1\r\nHost: a\r\n\r\n"}, 300*time.Millisecond)
+	if !equalInts(statuses, []int{200}) {
+		t.Fatalf("next request: statuses %v, want [200] (server not ejected)", statuses)
+	}
+}
