@@ -1,21 +1,27 @@
 package kubernetes_test
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
 	"lb/config"
@@ -787,5 +793,273 @@ func TestKustomizeBuild(t *testing.T) {
 		if img := s.Template.Spec.Containers[0].Image; img == "lb" {
 			t.Errorf("rendered lb image %q: kustomization.yaml's images did not apply", img)
 		}
+	}
+}
+
+// A pod, as far as it can be run here: the container's program, built
+// from this repository, in a network namespace of its own (the pod's
+// network), as user 65532 (the image's nonroot), with the manifest's
+// arguments and environment and the ConfigMap's file; then the kubelet's
+// probes, and the stop: SIGTERM after the preStop sleep, within the
+// grace period.
+
+// needNetns fails the test under CI=true and skips it elsewhere.
+func needNetns(t *testing.T, why string) {
+	t.Helper()
+	msg := "cannot run a pod here (" + why + "): needs root, iproute2 and setpriv"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// podNetns makes a namespace with loopback up and deletes it at cleanup.
+func podNetns(t *testing.T, pod string) string {
+	t.Helper()
+	for _, tool := range []string{"ip", "setpriv"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			needNetns(t, err.Error())
+		}
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	ns := fmt.Sprintf("lbpod%d-%x-%s", os.Getpid(), rnd, pod)
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		needNetns(t, fmt.Sprintf("ip netns add: %v: %s", err, bytes.TrimSpace(out)))
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	if out, err := exec.Command("ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip -n %s link set lo up: %v: %s", ns, err, out)
+	}
+	return ns
+}
+
+// dialIn connects to addr from inside namespace ns: the socket is made by
+// a thread that joined it (and then ends with its goroutine).
+func dialIn(ns, addr string, timeout time.Duration) (net.Conn, error) {
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		f, err := os.Open(filepath.Join("/run/netns", ns))
+		if err != nil {
+			ch <- res{nil, err}
+			return
+		}
+		err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
+		f.Close()
+		if err != nil {
+			ch <- res{nil, err}
+			return
+		}
+		c, err := net.DialTimeout("tcp", addr, timeout)
+		ch <- res{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
+}
+
+// probeOnce does what the kubelet does for p: a TCP connect, or an HTTP
+// GET with the probe's headers whose status must be 200..399.
+func probeOnce(ns string, c container, p *probe) (string, error) {
+	var port string
+	switch {
+	case p.HTTPGet != nil:
+		port = p.HTTPGet.Port
+	case p.TCPSocket != nil:
+		port = p.TCPSocket.Port
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(containerPort(c, port)))
+	conn, err := dialIn(ns, addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	if p.HTTPGet == nil {
+		return "connected", nil
+	}
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	req, _ := http.NewRequest("GET", "http://"+addr+p.HTTPGet.Path, nil)
+	req.Header.Set("User-Agent", "kube-probe/1.32")
+	for _, h := range p.HTTPGet.HTTPHeaders {
+		req.Header.Set(h.Name, h.Value)
+	}
+	if err := req.Write(conn); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		return "", err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	resp.Body.Close()
+	text := strings.Join(strings.Fields(string(body)), " ")
+	if len(text) > 40 {
+		text = text[:40] + "…"
+	}
+	out := fmt.Sprintf("%d %s", resp.StatusCode, text)
+	if resp.StatusCode < 200 || resp.StatusCode > 399 {
+		return out, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return out, nil
+}
+
+// waitProbe probes until the outcome is want (success or failure) or the
+// limit passes; it returns the last answer.
+func waitProbe(t *testing.T, ns string, c container, p *probe, want bool, limit time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		out, err := probeOnce(ns, c, p)
+		if (err == nil) == want {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s: probe %+v: %q %v after %v, want success %v", c.Name, p, out, err, limit, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// runPod starts Deployment name's container as its pod would run it and
+// returns the process; the caller stops it.
+func runPod(t *testing.T, m *manifests, name, bin, configDir string) (*exec.Cmd, chan struct{}, string, *bytes.Buffer) {
+	t.Helper()
+	_, c := m.deployment(t, name)
+	ns := podNetns(t, name)
+	env := []string{"PATH=/usr/bin:/bin"} // the image has nothing on PATH anyway
+	vars := map[string]string{}
+	for _, e := range c.Env {
+		v := e.Value
+		if e.ValueFrom != nil {
+			switch {
+			case e.ValueFrom.SecretKeyRef != nil:
+				t.Logf("pod %s: %s comes from Secret %s, made by hand: left unset here", name, e.Name, e.ValueFrom.SecretKeyRef.Name)
+				continue
+			default:
+				v = "podsim-" + name // metadata.name
+			}
+		}
+		vars[e.Name] = v
+		env = append(env, e.Name+"="+v)
+	}
+	expand := func(a string) string {
+		return regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`).ReplaceAllStringFunc(a, func(ref string) string {
+			if v, ok := vars[ref[2:len(ref)-1]]; ok {
+				return v
+			}
+			return ref
+		})
+	}
+	// The image's entrypoint is /lb -config /etc/lb/config.yaml; the
+	// ConfigMap is mounted at /etc/lb.
+	args := []string{"-config", filepath.Join(configDir, "config.yaml")}
+	if len(c.Command) != 0 {
+		args = nil
+		for _, a := range c.Args {
+			args = append(args, expand(a))
+		}
+	}
+	cmdline := append([]string{"netns", "exec", ns, "setpriv", "--reuid=65532", "--regid=65532", "--clear-groups", "--inh-caps=-all", "--", bin}, args...)
+	cmd := exec.Command("ip", cmdline...)
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		if t.Failed() {
+			t.Logf("pod %s output:\n%s", name, logs.String())
+		}
+	})
+	return cmd, done, ns, &logs
+}
+
+// TestPodsRunProbeAndStop runs the lb and backend pods as far as one
+// machine can: lb with the ConfigMap's configuration becomes ready and
+// alive by the manifest's own probes (the token and port they name), both
+// run as user 65532, a backend without its stores is alive but not ready,
+// and each stops on SIGTERM with status 0 within its grace period less
+// its preStop sleep.
+func TestPodsRunProbeAndStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs lb and backend")
+	}
+	m := load(t)
+	_, file := m.lbConfig(t)
+	// A folder user 65532 can read: the mounted ConfigMap.
+	dir, err := os.MkdirTemp("", "lb-pods-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bins := map[string]string{}
+	for _, p := range []string{"lb", "backend"} {
+		bins[p] = filepath.Join(dir, p)
+		if out, err := exec.Command("go", "build", "-o", bins[p], "lb/"+p).CombinedOutput(); err != nil {
+			t.Fatalf("go build lb/%s: %v\n%s", p, err, out)
+		}
+	}
+	cfg, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		ready bool // the readiness probe succeeds here
+	}{
+		{"lb", true},
+		{"backend", false}, // Redis and PostgreSQL are not here: alive, not ready
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := m.deployment(t, tc.name)
+			cmd, done, ns, logs := runPod(t, m, tc.name, bins[tc.name], dir)
+			begin := time.Now()
+			live := waitProbe(t, ns, c, c.LivenessProbe, true, 30*time.Second)
+			ready := waitProbe(t, ns, c, c.ReadinessProbe, tc.ready, 30*time.Second)
+			t.Logf("pod %s: alive (%s), readiness %q after %v", tc.name, live, ready, time.Since(begin).Round(time.Millisecond))
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if uid := regexp.MustCompile(`(?m)^Uid:\s+(\d+)`).FindSubmatch(status); uid == nil || string(uid[1]) != "65532" {
+				t.Fatalf("pod %s runs as uid %s, want 65532", tc.name, uid)
+			}
+
+			// Stop: the preStop sleep is the kubelet's; then SIGTERM.
+			preStop := 0
+			if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
+				preStop = c.Lifecycle.PreStop.Sleep.Seconds
+			}
+			budget := time.Duration(*s.Template.Spec.TerminationGracePeriodSeconds-preStop) * time.Second
+			stopAt := time.Now()
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(budget):
+				t.Fatalf("pod %s still running %v after SIGTERM: the kubelet would kill it\n%s", tc.name, budget, logs)
+			}
+			if code := cmd.ProcessState.ExitCode(); code != 0 {
+				t.Fatalf("pod %s exited with %d after SIGTERM, want 0\n%s", tc.name, code, logs)
+			}
+			t.Logf("pod %s: stopped %v after SIGTERM (budget %v: grace %ds less preStop %ds)", tc.name,
+				time.Since(stopAt).Round(time.Millisecond), budget, *s.Template.Spec.TerminationGracePeriodSeconds, preStop)
+		})
 	}
 }
