@@ -1,11 +1,11 @@
-# syntax=docker/dockerfile:1
-#
 # lb and backend in one small image (README: "Container image").
 #
 #   docker build -t lb --build-arg VERSION=$(git describe --always --dirty) \
 #       --build-arg COMMIT=$(git rev-parse HEAD) .      # or: make image
 #   docker run --rm -p 8080:8080 -v $PWD/config.yaml:/etc/lb/config.yaml:ro lb
 #   docker run --rm --entrypoint /backend lb -addr :8080   # the backend
+#
+# RUN --mount needs BuildKit, Docker's builder since 23.0.
 #
 # No HEALTHCHECK: the runtime image has no shell and no curl. Probe the
 # admin listener's GET /api/status from outside (Kubernetes httpGet probes,
