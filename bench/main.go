@@ -92,7 +92,7 @@ func main() {
 	}
 	defer os.RemoveAll(dir)
 	bins := filepath.Join(dir, "bin")
-	pkgs := []string{"lb", "bench/origin"}
+	pkgs := []string{"lb", "bench/origin", "bench/bare"}
 	if *lbExe != "" {
 		pkgs = pkgs[1:]
 	} else {
@@ -119,6 +119,7 @@ func main() {
 		func() (*target, error) { return startNginx(dir, *proxyCPU, origins) },
 		func() (*target, error) { return startHAProxy(dir, *proxyCPU, origins) },
 		func() (*target, error) { return startLB(dir, *proxyCPU, *lbExe, origins) },
+		func() (*target, error) { return startBare(dir, *proxyCPU, filepath.Join(bins, "bare"), origins) },
 	} {
 		t, err := start()
 		if err != nil {
@@ -147,15 +148,20 @@ func main() {
 		if *only != "" && !strings.Contains(w.name, *only) {
 			continue
 		}
-		all := append([]*target{direct}, targets...)
-		if w.lbOnly {
+		// The baseline straight to an origin where it compares (the
+		// origins do not compress); the featureless fasthttp proxy where
+		// it does the same work (it does not compress either).
+		compressed := len(w.headers) > 0 && strings.HasPrefix(w.headers[0], "Accept-Encoding")
+		var all []*target
+		switch {
+		case w.lbOnly:
 			all = []*target{targets[2]}
-		}
-		if w.post || len(w.headers) > 0 && strings.HasPrefix(w.headers[0], "Accept-Encoding") {
-			all = all[1:] // the origin does not compress; echo is measured through proxies
-			if w.lbOnly {
-				all = []*target{targets[2]}
-			}
+		case compressed:
+			all = targets[:3]
+		case w.post:
+			all = targets
+		default:
+			all = append([]*target{direct}, targets...)
 		}
 		rep.Order = append(rep.Order, w.name)
 		rep.Results[w.name] = map[string][]sample{}

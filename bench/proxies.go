@@ -273,6 +273,27 @@ pools:
 		stop: func() { killGroup(cmd) }}, nil
 }
 
+// startBare starts the featureless fasthttp proxy (bench/bare).
+func startBare(dir, cpu, exe string, origins []string) (*target, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd, err := startProc(cpu, []string{"GOMAXPROCS=1"}, filepath.Join(dir, "bare.log"), exe, "-addr", addr, "-origins", strings.Join(origins, ","))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitListening(addr); err != nil {
+		killGroup(cmd)
+		return nil, fmt.Errorf("bare: %w", err)
+	}
+	pid := cmd.Process.Pid
+	return &target{name: "fasthttp", url: "http://" + addr,
+		pids: func() []int { return []int{pid} },
+		stop: func() { killGroup(cmd) }}, nil
+}
+
 // version returns the first line a command prints about its version.
 func version(name string, args ...string) string {
 	out, err := exec.Command(name, args...).CombinedOutput()

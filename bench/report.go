@@ -22,7 +22,7 @@ type report struct {
 }
 
 // proxies in the order of the tables.
-var proxies = []string{"direct", "nginx", "haproxy", "lb"}
+var proxies = []string{"direct", "nginx", "haproxy", "lb", "fasthttp"}
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -61,13 +61,17 @@ func (r *report) write(dir string) error {
 	fmt.Fprintf(&b, "- Each figure is the median of %d runs of %s, interleaved across proxies after a warm-up. **CPU µs/req** is the proxy's user+system time over the run (from `/proc/PID/stat`) divided by the requests it served: the figure that holds on a shared machine.\n\n", r.Runs, r.Duration)
 
 	b.WriteString("## Summary: CPU per request\n\n")
-	b.WriteString("| workload | lb | Nginx | HAProxy | lb / Nginx | lb / HAProxy | goal: lb ≤ 0.9 × best |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workload | lb | Nginx | HAProxy | bare fasthttp | lb / Nginx | lb / HAProxy | goal: lb ≤ 0.9 × best |\n|---|---|---|---|---|---|---|---|\n")
 	for _, w := range r.Order {
 		res := r.Results[w]
 		l, n, h := cpu(res["lb"]), cpu(res["nginx"]), cpu(res["haproxy"])
 		if len(res["nginx"]) == 0 {
-			fmt.Fprintf(&b, "| %s | %.1f µs | — | — | — | — | (lb only) |\n", w, l)
+			fmt.Fprintf(&b, "| %s | %.1f µs | — | — | — | — | — | (lb only) |\n", w, l)
 			continue
+		}
+		bare := "—"
+		if ss := res["fasthttp"]; len(ss) > 0 {
+			bare = fmt.Sprintf("%.1f µs", cpu(ss))
 		}
 		goal := "—"
 		if wl := workloadNamed(w); wl.goal {
@@ -78,7 +82,7 @@ func (r *report) write(dir string) error {
 			}
 			goal = fmt.Sprintf("%s %.2f ×", mark, l/best)
 		}
-		fmt.Fprintf(&b, "| %s | %.1f µs | %.1f µs | %.1f µs | %.2f | %.2f | %s |\n", w, l, n, h, l/n, l/h, goal)
+		fmt.Fprintf(&b, "| %s | %.1f µs | %.1f µs | %.1f µs | %s | %.2f | %.2f | %s |\n", w, l, n, h, bare, l/n, l/h, goal)
 	}
 	if len(r.Idle) > 0 {
 		b.WriteString("\n## Memory per idle keep-alive connection\n\n")
@@ -114,8 +118,11 @@ func (r *report) write(dir string) error {
 				c = fmt.Sprintf("%.1f", cpu(ss))
 			}
 			name := p
-			if p == "direct" {
+			switch p {
+			case "direct":
 				name = "direct to an origin (baseline)"
+			case "fasthttp":
+				name = "bare fasthttp proxy (reference, no features)"
 			}
 			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %d | %s |\n", name, rps,
 				ms(func(w wrkResult) int64 { return w.P50 }), ms(func(w wrkResult) int64 { return w.P99 }),
@@ -140,7 +147,7 @@ func workloadNamed(name string) workload {
 
 // svg draws CPU µs per request as grouped horizontal bars.
 func (r *report) svg() string {
-	colors := map[string]string{"nginx": "#2e8b57", "haproxy": "#4169e1", "lb": "#e8590c"}
+	colors := map[string]string{"nginx": "#2e8b57", "haproxy": "#4169e1", "lb": "#e8590c", "fasthttp": "#999999"}
 	var maxV float64
 	for _, w := range r.Order {
 		for _, p := range proxies[1:] {
@@ -151,7 +158,7 @@ func (r *report) svg() string {
 		maxV = 1
 	}
 	const left, width, bar, gap = 230, 440, 14, 18
-	height := 60 + len(r.Order)*(3*bar+gap)
+	height := 60 + len(r.Order)*(4*bar+gap)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", left+width+90, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="10" y="20" font-size="14" font-weight="bold">Proxy CPU time per request (µs, lower is better) — %s</text>`+"\n", r.Date)

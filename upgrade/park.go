@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +16,9 @@ import (
 type parker struct {
 	set  *Set
 	epfd int
+	// ep is epfd in Go's poller: an epoll instance is readable when it has
+	// events, so waiting for it takes no thread.
+	ep   *os.File
 	mu   sync.Mutex
 	byFD map[int32]*Conn
 }
@@ -24,7 +28,11 @@ func newParker(s *Set) (*parker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &parker{set: s, epfd: fd, byFD: map[int32]*Conn{}}, nil
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	return &parker{set: s, epfd: fd, ep: os.NewFile(uintptr(fd), "parked-connections"), byFD: map[int32]*Conn{}}, nil
 }
 
 // add parks c, whose server has let it go. Level-triggered and one-shot:
@@ -59,25 +67,29 @@ func (p *parker) take(fd int32) *Conn {
 	return c
 }
 
-// run serves the parked connections that became readable until stop.
-func (p *parker) run(stop <-chan struct{}, poll time.Duration) {
+// run serves the parked connections that become readable until close.
+func (p *parker) run() {
+	rc, err := p.ep.SyscallConn()
+	if err != nil {
+		return
+	}
 	events := make([]syscall.EpollEvent, 128)
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		n, err := syscall.EpollWait(p.epfd, events, int(poll/time.Millisecond))
-		if err != nil && err != syscall.EINTR {
-			return
-		}
-		for i := range max(n, 0) {
-			if c := p.take(events[i].Fd); c != nil {
-				go c.unpark()
+	_ = rc.Read(func(uintptr) bool {
+		for {
+			n, err := syscall.EpollWait(p.epfd, events, 0)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || n <= 0 {
+				return false // wait until the instance is readable again
+			}
+			for i := range n {
+				if c := p.take(events[i].Fd); c != nil {
+					go c.unpark()
+				}
 			}
 		}
-	}
+	})
 }
 
 // each removes every parked connection and passes it to f.
@@ -119,7 +131,8 @@ func (p *parker) len() int {
 	return len(p.byFD)
 }
 
-func (p *parker) close() { _ = syscall.Close(p.epfd) }
+// close ends run.
+func (p *parker) close() { _ = p.ep.Close() }
 
 // connFD returns c's descriptor (valid while c is open), or -1.
 func connFD(c *Conn) int {

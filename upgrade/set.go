@@ -265,7 +265,7 @@ func (s *Set) ParkIdle(after time.Duration) {
 	s.parkWG.Add(2)
 	go func() {
 		defer s.parkWG.Done()
-		pk.run(stop, after/2)
+		pk.run()
 	}()
 	go func() {
 		defer s.parkWG.Done()
@@ -327,10 +327,10 @@ func (s *Set) StopParking() {
 	s.mu.Lock()
 	close(s.stopPark)
 	s.mu.Unlock()
-	s.parkWG.Wait()
 	if pk := s.parker.Load(); pk != nil {
-		pk.each((*Conn).closeParked)
 		pk.close()
+		s.parkWG.Wait()
+		pk.each((*Conn).closeParked)
 	}
 }
 
