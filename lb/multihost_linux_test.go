@@ -426,7 +426,9 @@ pools:
 	n.cable("b2", false)
 	var outBy serverOut
 	outAt := waitStatus(cut, func(s serverOut) bool { outBy = s; return !in(s) }, 10*time.Second, "cut backend taken out")
-	time.Sleep(time.Until(cutAt.Add(3 * time.Second)))
+	// Out for 3 s, and at least 2 s after lb noticed: time for /me to be
+	// answered by both other backends meanwhile, on a loaded machine too.
+	time.Sleep(time.Until(later(cutAt.Add(3*time.Second), outAt.Add(2*time.Second))))
 	restoredAt := time.Now()
 	n.cable("b2", true)
 	backAt := waitStatus(cut, in, 20*time.Second, "backend back in after its cable returned")
@@ -493,6 +495,13 @@ pools:
 	if d := backAt.Sub(restoredAt); d > 5*time.Second {
 		t.Errorf("lb took the backend back %v after its cable returned, want within 5 s", d)
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // waitTCP waits until addr accepts a connection made through d.
