@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,8 +23,26 @@ import (
 // cost a few KiB each.
 const parkAfter = 250 * time.Millisecond
 
+// socketKeys name the listeners' sockets across reloads and upgrades:
+// each its address, which validation keeps unique, except on port 0,
+// where every listener gets a port of its own: the address and its
+// count among those with the same address.
+func socketKeys(ls []config.Listener) []string {
+	keys := make([]string, len(ls))
+	seen := map[string]int{}
+	for i, lc := range ls {
+		keys[i] = "http:" + lc.Address
+		if strings.HasSuffix(lc.Address, ":0") {
+			keys[i] = fmt.Sprintf("http:%s#%d", lc.Address, seen[lc.Address])
+			seen[lc.Address]++
+		}
+	}
+	return keys
+}
+
 // served is one listener and the server on it.
 type served struct {
+	key     string // the socket's name in the set
 	cfg     config.Listener
 	ln      net.Listener // edge checks over a view of the set's socket
 	srv     *fasthttp.Server
@@ -32,8 +51,8 @@ type served struct {
 
 // listen opens (or shares, or inherits) lc's socket and builds its
 // server; serve starts it.
-func (p *Process) listen(lc config.Listener) (*served, error) {
-	v, err := p.set.Listen("http:"+lc.Address, lc.Address)
+func (p *Process) listen(key string, lc config.Listener) (*served, error) {
+	v, err := p.set.Listen(key, lc.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 	}
@@ -41,7 +60,7 @@ func (p *Process) listen(lc config.Listener) (*served, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 	}
-	l := &served{cfg: lc, ln: ln, srv: p.newServer(lc)}
+	l := &served{key: key, cfg: lc, ln: ln, srv: p.newServer(lc)}
 	h := l.srv.Handler
 	l.srv.Handler = func(ctx *fasthttp.RequestCtx) {
 		h(ctx)
@@ -73,18 +92,19 @@ func (p *Process) serve(l *served) {
 func (p *Process) reconcile(cfg *config.Config) (next, fresh, old []*served, err error) {
 	running := make(map[string]*served, len(p.listeners))
 	for _, l := range p.listeners {
-		running[l.cfg.Address] = l
+		running[l.key] = l
 	}
-	for _, lc := range cfg.Listeners {
-		if l := running[lc.Address]; l != nil && reflect.DeepEqual(l.cfg, lc) {
+	keys := socketKeys(cfg.Listeners)
+	for i, lc := range cfg.Listeners {
+		if l := running[keys[i]]; l != nil && reflect.DeepEqual(l.cfg, lc) {
 			if err := l.ln.(*edge.Listener).ReloadCertificates(); err != nil {
 				p.logs.Error.Warn("TLS certificates do not load; still serving the previous ones", zap.String("listener", lc.Name), zap.Error(err))
 			}
 			next = append(next, l)
-			delete(running, lc.Address)
+			delete(running, l.key)
 			continue
 		}
-		l, err := p.listen(lc)
+		l, err := p.listen(keys[i], lc)
 		if err != nil {
 			for _, f := range fresh {
 				f.ln.Close()
@@ -95,7 +115,7 @@ func (p *Process) reconcile(cfg *config.Config) (next, fresh, old []*served, err
 		fresh = append(fresh, l)
 	}
 	for _, l := range p.listeners {
-		if running[l.cfg.Address] == l {
+		if running[l.key] == l {
 			old = append(old, l)
 		}
 	}

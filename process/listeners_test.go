@@ -137,3 +137,33 @@ func TestReloadOpensChangesAndClosesListeners(t *testing.T) {
 		t.Fatal("served with Connection: close after a failed reload")
 	}
 }
+
+// TestPortZeroListenersGetSocketsOfTheirOwn: two listeners on
+// 127.0.0.1:0 are two sockets, and keep them across a reload.
+func TestPortZeroListenersGetSocketsOfTheirOwn(t *testing.T) {
+	origin := startOrigin(t)
+	path := filepath.Join(t.TempDir(), "lb.yaml")
+	cfg := fmt.Sprintf("listeners: [{name: a, address: \"127.0.0.1:0\"}, {name: b, address: \"127.0.0.1:0\"}]\nlog: {level: error, access: {enabled: false}}\nroutes: [{pool: web}]\npools: {web: {servers: [{address: %q}]}}\n", origin)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Start(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Shutdown(t.Context()) })
+	before := p.Addrs()
+	if len(before) != 2 || before[0].String() == before[1].String() {
+		t.Fatalf("two port-0 listeners bound %v", before)
+	}
+	if err := p.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	after := p.Addrs()
+	if after[0].String() != before[0].String() || after[1].String() != before[1].String() {
+		t.Fatalf("reload moved the listeners from %v to %v", before, after)
+	}
+	for _, a := range after {
+		dialClient(t, a.String()).get(t)
+	}
+}

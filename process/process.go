@@ -96,8 +96,9 @@ func StartWith(path string, set *upgrade.Set) (*Process, error) {
 	p.handler.SetErrorLog(logs.Error)
 	p.startChecks(cfg, snap)
 	set.ParkIdle(parkAfter)
-	for _, lc := range cfg.Listeners {
-		l, err := p.listen(lc)
+	keys := socketKeys(cfg.Listeners)
+	for i, lc := range cfg.Listeners {
+		l, err := p.listen(keys[i], lc)
 		if err != nil {
 			p.stopChecks()
 			p.closeListeners()
