@@ -44,7 +44,7 @@ pools:
 		{"/open/../admin", 200},
 		{"/open/a%2Fb", 200},
 	} {
-		statuses, closed := exchangeParts(t, addr, []string{"GET " + tc.path + " HTTP/1.1\r\nHost: a\r\n\r\n"}, 200*time.Millisecond)
+		statuses, closed := exchangeParts(t, addr, []string{"GET " + tc.path + " HTTP/1.1\r\nHost: a\r\n\r\n"}, time.Second)
 		got, n := o.take()
 		if len(statuses) != 1 || statuses[0] != tc.status {
 			t.Errorf("GET %s: statuses %v, want [%d]", tc.path, statuses, tc.status)

@@ -128,7 +128,7 @@ func TestSmuggling(t *testing.T) {
 		{"bad request split over reads", []string{"POST / HTTP/1.1\r\n" + hd, "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"}, []int{400}, true, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			statuses, closed := exchangeParts(t, addr, tc.raw, 300*time.Millisecond)
+			statuses, closed := exchangeParts(t, addr, tc.raw, time.Second)
 			got, reqs := o.take()
 			if !equalInts(statuses, tc.statuses) {
 				t.Errorf("statuses = %v, want %v", statuses, tc.statuses)

@@ -107,7 +107,7 @@ pools:
 		{"/wrong/x", o2, 502, ""},
 	} {
 		_, before := tc.origin.lastSNI()
-		statuses, _ := exchangeParts(t, addr, []string{"GET " + tc.path + " HTTP/1.1\r\nHost: a\r\n\r\n"}, 300*time.Millisecond)
+		statuses, _ := exchangeParts(t, addr, []string{"GET " + tc.path + " HTTP/1.1\r\nHost: a\r\n\r\n"}, 2*time.Second)
 		if len(statuses) != 1 || statuses[0] != tc.status {
 			t.Fatalf("GET %s: statuses %v, want [%d]", tc.path, statuses, tc.status)
 		}
