@@ -364,13 +364,8 @@ func (s *Server) command(ctx *fasthttp.RequestCtx, rest string) {
 		}
 		wait = d
 	}
-	pool, srv := s.find(poolName, addr)
-	switch {
-	case pool == nil:
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no pool %q", poolName))
-		return
-	case srv == nil:
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no server %q in pool %q", addr, poolName))
+	pool, srv := s.findOr404(ctx, poolName, addr)
+	if srv == nil {
 		return
 	}
 	changed := pool.SetServerAdminState(srv, a)
@@ -400,13 +395,8 @@ func (s *Server) weight(ctx *fasthttp.RequestCtx, poolName, addr string) {
 		writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("bad weight %q: want value=N from 1 to %d, or 0 for the configured weight", v, MaxWeight))
 		return
 	}
-	pool, srv := s.find(poolName, addr)
-	switch {
-	case pool == nil:
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no pool %q", poolName))
-		return
-	case srv == nil:
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no server %q in pool %q", addr, poolName))
+	pool, srv := s.findOr404(ctx, poolName, addr)
+	if srv == nil {
 		return
 	}
 	before := srv.CurrentWeight()
@@ -417,6 +407,19 @@ func (s *Server) weight(ctx *fasthttp.RequestCtx, poolName, addr string) {
 		Pool: pool.Name, Address: srv.Addr, State: srv.State().String(), Admin: srv.AdminState().String(),
 		Weight: srv.CurrentWeight(), Changed: srv.CurrentWeight() != before,
 	})
+}
+
+// findOr404 is find answering 404 when the pool or server is unknown
+// (then the server is nil).
+func (s *Server) findOr404(ctx *fasthttp.RequestCtx, poolName, addr string) (*balancer.Pool, *balancer.Server) {
+	pool, srv := s.find(poolName, addr)
+	switch {
+	case pool == nil:
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no pool %q", poolName))
+	case srv == nil:
+		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no server %q in pool %q", addr, poolName))
+	}
+	return pool, srv
 }
 
 // find returns the pool named name in the served snapshot and its server

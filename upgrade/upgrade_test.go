@@ -47,7 +47,7 @@ func child() {
 		s.Failed(err)
 		os.Exit(1)
 	}
-	srv := serve(v, "child")
+	srv := serve(v, "child", time.Minute)
 	_ = srv
 	if err := s.Ready(); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
@@ -56,8 +56,26 @@ func child() {
 	select {}
 }
 
+// parent is the old process's side of a test: a set, optionally parking
+// after park, with one listener served until the test ends.
+func parent(t *testing.T, park, idle time.Duration) (*Set, string) {
+	t.Helper()
+	s := NewSet()
+	if park > 0 {
+		s.ParkIdle(park)
+		t.Cleanup(s.StopParking)
+	}
+	v, err := s.Listen("http", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(v, "parent", idle)
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return s, v.Addr().String()
+}
+
 // serve answers every request with name and the PID; /slow after 300 ms.
-func serve(ln net.Listener, name string) *fasthttp.Server {
+func serve(ln net.Listener, name string, idle time.Duration) *fasthttp.Server {
 	body := fmt.Sprintf("%s %d", name, os.Getpid())
 	srv := &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
@@ -67,7 +85,7 @@ func serve(ln net.Listener, name string) *fasthttp.Server {
 			ctx.WriteString(body)
 		},
 		ConnState:   ConnState,
-		IdleTimeout: time.Minute,
+		IdleTimeout: idle,
 	}
 	go srv.Serve(ln)
 	return srv
@@ -124,14 +142,7 @@ func (rc *rawConn) read() (string, error) {
 // one with a request in flight, and new connections all end up served
 // by the new process, with nothing lost and no error.
 func TestHandOverIdleBusyAndNewConnections(t *testing.T) {
-	s := NewSet()
-	v, err := s.Listen("http", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := serve(v, "parent")
-	defer srv.Shutdown()
-	addr := v.Addr().String()
+	s, addr := parent(t, 0, time.Minute)
 
 	idle, busy := dial(t, addr), dial(t, addr)
 	for _, rc := range []*rawConn{idle, busy} {
@@ -173,14 +184,7 @@ func TestHandOverIdleBusyAndNewConnections(t *testing.T) {
 // TestHandOverUnderLoad: clients that never retry keep sending on their
 // keep-alive connections while the process changes: not one fails.
 func TestHandOverUnderLoad(t *testing.T) {
-	s := NewSet()
-	v, err := s.Listen("http", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := serve(v, "parent")
-	defer srv.Shutdown()
-	addr := v.Addr().String()
+	s, addr := parent(t, 0, time.Minute)
 
 	var stop atomic.Bool
 	var ok, failed, byChild atomic.Int64
@@ -233,19 +237,13 @@ func TestHandOverUnderLoad(t *testing.T) {
 // TestSpawnFailureKeepsServing: a new process that cannot serve says why,
 // and the old one goes on as if nothing happened.
 func TestSpawnFailureKeepsServing(t *testing.T) {
-	s := NewSet()
-	v, err := s.Listen("http", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := serve(v, "parent")
-	defer srv.Shutdown()
-	rc := dial(t, v.Addr().String())
-	_, err = spawn(t, s, "127.0.0.1:0", "config.yaml:3: listeners: bad")
+	s, addr := parent(t, 0, time.Minute)
+	rc := dial(t, addr)
+	_, err := spawn(t, s, "127.0.0.1:0", "config.yaml:3: listeners: bad")
 	if err == nil || !strings.Contains(err.Error(), "config.yaml:3: listeners: bad") {
 		t.Fatalf("Spawn = %v; want the new process's reason", err)
 	}
-	for _, c := range []*rawConn{rc, dial(t, v.Addr().String())} {
+	for _, c := range []*rawConn{rc, dial(t, addr)} {
 		if got, err := c.get("/"); err != nil || !strings.HasPrefix(got, "parent") {
 			t.Fatalf("after a failed upgrade: %q, %v", got, err)
 		}
@@ -257,17 +255,7 @@ func TestSpawnFailureKeepsServing(t *testing.T) {
 // server's idle timeout still closes it, and a hand-over takes parked
 // connections too.
 func TestParkIdle(t *testing.T) {
-	s := NewSet()
-	s.ParkIdle(100 * time.Millisecond)
-	defer s.StopParking()
-	v, err := s.Listen("http", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := serve(v, "parent")
-	srv.IdleTimeout = 2 * time.Second
-	defer srv.Shutdown()
-	addr := v.Addr().String()
+	s, addr := parent(t, 100*time.Millisecond, 2*time.Second)
 
 	conns := []*rawConn{dial(t, addr), dial(t, addr), dial(t, addr)}
 	for _, c := range conns {
@@ -309,16 +297,8 @@ func TestParkIdle(t *testing.T) {
 // TestParkedIdleTimeoutAndStop: a parked connection still closes at the
 // server's idle timeout, and StopParking closes the parked ones.
 func TestParkedIdleTimeoutAndStop(t *testing.T) {
-	s := NewSet()
-	s.ParkIdle(100 * time.Millisecond)
-	v, err := s.Listen("http", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := serve(v, "parent")
-	srv.IdleTimeout = 700 * time.Millisecond
-	defer srv.Shutdown()
-	short := dial(t, v.Addr().String())
+	s, addr := parent(t, 100*time.Millisecond, 700*time.Millisecond)
+	short := dial(t, addr)
 	if _, err := short.get("/"); err != nil {
 		t.Fatal(err)
 	}
@@ -328,9 +308,8 @@ func TestParkedIdleTimeoutAndStop(t *testing.T) {
 		t.Fatalf("parked connection past its idle timeout: read %d, %v; want closed", n, err)
 	}
 
-	srv.IdleTimeout = time.Minute
 	waitFor(t, "the first connection gone", func() bool { return s.Conns() == 0 })
-	other := dial(t, v.Addr().String())
+	other := dial(t, addr)
 	if _, err := other.get("/"); err != nil {
 		t.Fatal(err)
 	}
