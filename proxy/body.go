@@ -68,6 +68,41 @@ type relay struct {
 	// stats, when set, count the body bytes relayed (n so far) at Close.
 	stats *metrics.PoolStats
 	n     int64
+	buf   []byte // a small body read whole (readWhole), kept for reuse
+}
+
+// wholeBody is the largest response body of known length that is read
+// whole before it is sent, as Nginx reads a response into proxy_buffers:
+// the client then gets it in one write instead of 4 KiB pieces, and a
+// body the server cuts short is found before anything is sent, so that
+// the attempt fails (and may be retried) rather than the client getting
+// half an answer. Larger and chunked bodies stream.
+const wholeBody = 64 << 10
+
+// errShortBody is a response body that ended before its Content-Length.
+var errShortBody = errors.New("proxy: the server's response body ended before its Content-Length")
+
+// readWhole reads a streamed body of known length up to wholeBody into
+// the relay, so that the response is no longer a stream. A HEAD answer
+// has no body to read.
+func (r *relay) readWhole(head bool) error {
+	cl := r.resp.Header.ContentLength()
+	if head || !r.resp.IsBodyStream() || cl < 0 || cl > wholeBody {
+		return nil
+	}
+	if cap(r.buf) < cl+1 {
+		r.buf = make([]byte, max(cl+1, 4<<10))
+	}
+	b := r.buf[:cl+1] // one byte more: the stream must end at cl
+	n, err := io.ReadFull(r.resp.BodyStream(), b)
+	if n != cl || (err != io.ErrUnexpectedEOF && err != io.EOF) {
+		return errShortBody
+	}
+	if err := r.resp.CloseBodyStream(); err != nil {
+		return err
+	}
+	r.resp.SetBodyRaw(b[:n])
+	return nil
 }
 
 // Read reads the server's body, and at its end relays its trailers.

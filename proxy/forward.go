@@ -110,6 +110,9 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		rl.srv = srv
 		t0 := h.now()
 		err = roundTrip(srv, up, &rl.resp, timeout)
+		if err == nil {
+			err = rl.readWhole(req.Header.IsHead())
+		}
 		d := h.now().Sub(t0)
 		st.upstream += d
 
