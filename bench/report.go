@@ -148,8 +148,13 @@ func workloadNamed(name string) workload {
 // svg draws CPU µs per request as grouped horizontal bars.
 func (r *report) svg() string {
 	colors := map[string]string{"nginx": "#2e8b57", "haproxy": "#4169e1", "lb": "#e8590c", "fasthttp": "#999999"}
+	// The scale fits the workloads all proxies run; a longer bar (brotli,
+	// lb's alone) is cut at the edge, its figure written beside it.
 	var maxV float64
 	for _, w := range r.Order {
+		if workloadNamed(w).lbOnly {
+			continue
+		}
 		for _, p := range proxies[1:] {
 			maxV = max(maxV, cpu(r.Results[w][p]))
 		}
@@ -172,7 +177,7 @@ func (r *report) svg() string {
 				continue
 			}
 			v := cpu(ss)
-			wpx := int(v / maxV * width)
+			wpx := min(int(v/maxV*width), width)
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/><text x="%d" y="%d">%s %.1f</text>`+"\n",
 				left, y, max(wpx, 1), bar-2, colors[p], left+wpx+4, y+bar-4, p, v)
 			y += bar
