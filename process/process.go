@@ -209,6 +209,12 @@ func (p *Process) Addrs() []net.Addr {
 // Handler returns the process's proxy handler.
 func (p *Process) Handler() *proxy.Handler { return p.handler }
 
+// responseWriteBuffer holds an answer's head and a body lb read whole
+// (up to about 32 KiB) for one write to the client: fasthttp would send a
+// larger answer with writev, but only on a bare TCP connection, which
+// lb's connection wrappers hide. A parked connection gives it back.
+const responseWriteBuffer = 32 << 10
+
 // bodyReadAhead is how much of a request body is read before the
 // handler runs; larger bodies stream to the server.
 const bodyReadAhead = 16 << 10
@@ -228,6 +234,7 @@ func (p *Process) newServer(lc config.Listener) *fasthttp.Server {
 		WriteTimeout:       lc.WriteTimeout,
 		IdleTimeout:        lc.IdleTimeout,
 		ReadBufferSize:     int(lc.MaxHeaderBytes),
+		WriteBufferSize:    responseWriteBuffer,
 		Concurrency:        lc.MaxConns,           // Nginx worker_connections, HAProxy maxconn
 		MaxRequestsPerConn: lc.MaxRequestsPerConn, // Nginx keepalive_requests
 		// max_conns_per_ip is enforced by edge.Wrap's listener.

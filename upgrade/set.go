@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -310,6 +311,10 @@ func (s *Set) sweep(pk *parker, after time.Duration, stop <-chan struct{}) {
 			sinceRelease, lastRelease = 0, time.Now()
 			go func() {
 				time.Sleep(after / 2) // until the servers have let them go
+				// Two collections: the first moves pooled buffers (sync.Pool)
+				// to the victim cache, the second frees them; then the
+				// memory goes back to the system.
+				runtime.GC()
 				debug.FreeOSMemory()
 			}()
 		}
