@@ -114,28 +114,32 @@ func main() {
 	defer stopOrigins()
 
 	direct := &target{name: "direct", url: "http://" + origins[0], pids: func() []int { return nil }, stop: func() {}}
-	var targets []*target
-	for _, start := range []func() (*target, error){
+	starts := []func() (*target, error){
 		func() (*target, error) { return startNginx(dir, *proxyCPU, origins) },
 		func() (*target, error) { return startHAProxy(dir, *proxyCPU, origins) },
 		func() (*target, error) { return startLB(dir, *proxyCPU, *lbExe, origins) },
 		func() (*target, error) { return startBare(dir, *proxyCPU, filepath.Join(bins, "bare"), origins) },
-	} {
-		t, err := start()
-		if err != nil {
-			for _, t := range targets {
-				t.stop()
-			}
-			log.Fatal(err)
-		}
-		targets = append(targets, t)
 	}
-	defer func() {
+	var targets []*target
+	stopAll := func() {
 		for _, t := range targets {
 			t.stop()
 		}
-	}()
-	time.Sleep(3 * time.Second) // first health checks
+		targets = nil
+	}
+	startAll := func() {
+		for _, start := range starts {
+			t, err := start()
+			if err != nil {
+				stopAll()
+				log.Fatal(err)
+			}
+			targets = append(targets, t)
+		}
+		time.Sleep(3 * time.Second) // first health checks
+	}
+	startAll()
+	defer func() { stopAll() }()
 
 	rep := &report{
 		Date:     time.Now().UTC().Format("2006-01-02 15:04 UTC"),
@@ -186,6 +190,10 @@ func main() {
 		}
 	}
 	if *idleN > 0 && (*only == "" || strings.Contains("idle connections", *only)) {
+		// Fresh proxies: memory left by the workloads above would blur
+		// what the idle connections add.
+		stopAll()
+		startAll()
 		rep.Idle = map[string]idleResult{}
 		for _, t := range targets {
 			r, err := idleConns(t, *idleN)
