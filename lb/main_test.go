@@ -97,7 +97,13 @@ func (p *proc) exitCode(t *testing.T, limit time.Duration) int {
 
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	return startCmd(t, exec.Command(filepath.Join(binDir, name), args...))
+}
+
+// startCmd starts cmd in a process group of its own, its standard error
+// read by waitFor, killed with its group at cleanup.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw

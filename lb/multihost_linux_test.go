@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -149,21 +148,7 @@ func (n *testNet) cable(name string, up bool) {
 // its own process group, stopped at cleanup, like start.
 func startIn(t *testing.T, ns, program string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, program}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pr, pw := io.Pipe()
-	cmd.Stderr = pw
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, stderr: newLineReader(pr), done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); pw.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	})
-	return p
+	return startCmd(t, exec.Command("ip", append([]string{"netns", "exec", ns, program}, args...)...))
 }
 
 // nsDialer opens TCP connections from inside a namespace: a socket
