@@ -79,9 +79,10 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	sent, failed := ld.end()
 
-	// Every backend is a new process now, and all take traffic.
+	// Every backend is a new process now, and all take traffic (the last
+	// one once lb's checks have seen it rise, a few intervals at most).
 	seen := map[string]bool{}
-	for range 30 {
+	for deadline := time.Now().Add(15 * time.Second); len(seen) < 3 && time.Now().Before(deadline); {
 		_, body, err := client.GetTimeout(nil, "http://lb/whoami", 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -89,6 +90,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		var w whoami
 		_ = json.Unmarshal(body, &w)
 		seen[w.Instance] = true
+		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("rolling restart of 3 backends under load: %d requests, %d failed; serving now: %v", sent, failed, seen)
 	if failed != 0 {
