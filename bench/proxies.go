@@ -165,13 +165,9 @@ http {
 	}
 	master := cmd.Process.Pid
 	return &target{name: "nginx", url: "http://" + addr,
-		pids: func() []int { return childrenOfTaskset(master) },
+		pids: func() []int { return children(master) }, // taskset execs nginx: master and its worker
 		stop: func() { killGroup(cmd) }}, nil
 }
-
-// childrenOfTaskset returns the processes under a taskset-started
-// command: taskset execs the program, so pid is the program itself.
-func childrenOfTaskset(pid int) []int { return children(pid) }
 
 func startHAProxy(dir, cpu string, origins []string) (*target, error) {
 	port, err := freePort()

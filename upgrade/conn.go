@@ -195,24 +195,19 @@ func (c *Conn) handOver() bool {
 func (c *Conn) Close() error {
 	var err error
 	c.once.Do(func() {
+		set := c.sock.set
 		if c.parked.Load() {
 			c.mu.Lock()
 			c.parkDeadline = c.deadline
 			c.mu.Unlock()
-			if pk := c.sock.set.parker.Load(); pk != nil && !c.sock.set.closingParked.Load() && c.sock.set.next.Load() == nil {
+			if pk := set.parker.Load(); pk != nil && !set.closingParked.Load() && set.next.Load() == nil {
 				pk.add(c)
 				return
 			}
-			if !c.handOver() {
-				c.parked.Store(false)
-			}
-			err = c.Conn.Close()
-			c.sock.set.untrack(c)
-			return
 		}
 		c.handOver()
 		err = c.Conn.Close()
-		c.sock.set.untrack(c)
+		set.untrack(c)
 	})
 	return err
 }
