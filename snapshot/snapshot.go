@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"lb/balancer"
+	"lb/deadline"
 	"lb/config"
 	"lb/proxy"
 	"lb/route"
@@ -197,10 +198,12 @@ func newClient(addr string, pc *config.Pool, tlsCfg *tls.Config) *fasthttp.HostC
 	return &fasthttp.HostClient{
 		Addr: addr,
 		Dial: func(a string) (net.Conn, error) {
-			c, err := dialer.DialDualStackTimeout(a, connect)
+			raw, err := dialer.DialDualStackTimeout(a, connect)
 			if err != nil {
 				return nil, err
 			}
+			// Under TLS, so that a deadline resumed is never seen by it.
+			var c net.Conn = deadline.New(raw)
 			if connTLS != nil {
 				// TLS inside Dial: fasthttp (and the tunnel, which dials
 				// through here too) sees a plain connection, so requests
@@ -236,7 +239,8 @@ func newClient(addr string, pc *config.Pool, tlsCfg *tls.Config) *fasthttp.HostC
 // connection, not the whole exchange (Nginx proxy_read_timeout and
 // proxy_send_timeout): a 10 GB download or an SSE stream lasts as long as
 // data keeps flowing. Deadlines set by fasthttp are replaced at every
-// call.
+// call; the connection below arms them lazily (package deadline), so the
+// replacing costs a clock read.
 type idleConn struct {
 	net.Conn
 	idle time.Duration

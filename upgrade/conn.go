@@ -100,7 +100,7 @@ func (c *Conn) wake() {
 	c.mu.Lock()
 	if c.reading {
 		c.woken = true
-		_ = c.tcp.SetReadDeadline(aLongTimeAgo)
+		_ = c.Conn.SetReadDeadline(aLongTimeAgo)
 	}
 	c.mu.Unlock()
 }
@@ -151,12 +151,12 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return n, err
 		}
 		if n > 0 || !isTimeout(err) {
-			_ = c.tcp.SetReadDeadline(deadline)
+			_ = c.Conn.SetReadDeadline(deadline)
 			c.park.Store(false)
 			return n, err
 		}
 		if c.sock.set.next.Load() == nil && !c.park.Load() {
-			_ = c.tcp.SetReadDeadline(deadline) // a hand-over that failed
+			_ = c.Conn.SetReadDeadline(deadline) // a hand-over that failed
 		}
 	}
 }

@@ -156,7 +156,7 @@ func (c *Conn) unpark() {
 		return
 	}
 	_ = c.tcp.SetReadDeadline(time.Time{}) // the wake's, long past
-	fresh := c.sock.wrap(c.Conn)
+	fresh := c.sock.wrap(c.tcp)
 	// Nothing of its request has been read: if its socket no longer
 	// accepts (a hand-over began), closing it hands it over.
 	fresh.state.Store(int32(fasthttp.StateNew))

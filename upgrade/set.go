@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"lb/deadline"
 )
 
 // Set holds the listening sockets of one process by key, and the
@@ -435,9 +437,13 @@ func (sock *Socket) deliver(c *Conn) bool {
 
 func (sock *Socket) wrap(c net.Conn) *Conn {
 	w := &Conn{Conn: c, sock: sock}
+	if tc, ok := c.(*net.TCPConn); ok {
+		// The server moves the deadlines at every request; armed lazily,
+		// most moves cost nothing (package deadline).
+		w.tcp, w.Conn = tc, deadline.New(tc)
+	}
 	w.state.Store(stateUnknown)
 	w.idleSince.Store(sock.set.epoch.Load())
-	w.tcp, _ = c.(*net.TCPConn)
 	sock.set.track(w)
 	return w
 }

@@ -1,0 +1,230 @@
+package deadline_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"lb/deadline"
+)
+
+// pair returns a lazily-deadlined client end and the plain server end of
+// a loopback TCP connection.
+func pair(tb testing.TB) (*deadline.Conn, net.Conn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		acc <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := <-acc
+	if s == nil {
+		tb.Fatal("accept failed")
+	}
+	tb.Cleanup(func() { c.Close(); s.Close() })
+	return deadline.New(c), s
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// A later deadline set while an earlier one is armed still holds: the
+// read goes on past the earlier one and times out at the later one.
+func TestLaterDeadlineHolds(t *testing.T) {
+	c, _ := pair(t)
+	start := time.Now()
+	if err := c.SetReadDeadline(start.Add(100 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetReadDeadline(start.Add(400 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Read(make([]byte, 1))
+	took := time.Since(start)
+	if !isTimeout(err) {
+		t.Fatalf("read: %v, want a timeout", err)
+	}
+	if took < 400*time.Millisecond {
+		t.Fatalf("timed out after %v, before the deadline set last (400ms)", took)
+	}
+}
+
+// Data that arrives after the earlier, superseded deadline is read.
+func TestReadResumesAndGetsData(t *testing.T) {
+	c, s := pair(t)
+	start := time.Now()
+	_ = c.SetReadDeadline(start.Add(50 * time.Millisecond))
+	_ = c.SetReadDeadline(start.Add(5 * time.Second))
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, _ = s.Write([]byte("x"))
+	}()
+	b := make([]byte, 1)
+	n, err := c.Read(b)
+	if err != nil || n != 1 || b[0] != 'x' {
+		t.Fatalf("read %d %q %v, want the byte sent after the superseded deadline", n, b[:n], err)
+	}
+}
+
+// An earlier deadline than the armed one is armed at once.
+func TestEarlierDeadlineFiresOnTime(t *testing.T) {
+	c, _ := pair(t)
+	start := time.Now()
+	_ = c.SetReadDeadline(start.Add(time.Hour))
+	_ = c.SetReadDeadline(start.Add(100 * time.Millisecond))
+	_, err := c.Read(make([]byte, 1))
+	took := time.Since(start)
+	if !isTimeout(err) {
+		t.Fatalf("read: %v, want a timeout", err)
+	}
+	if took < 100*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("timed out after %v, want about 100ms", took)
+	}
+}
+
+// A deadline in the past wakes a read blocked under a later one: how lb
+// interrupts a connection waiting between requests.
+func TestPastDeadlineWakesBlockedRead(t *testing.T) {
+	c, _ := pair(t)
+	_ = c.SetReadDeadline(time.Now().Add(time.Hour))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	_ = c.SetReadDeadline(time.Unix(1, 0))
+	select {
+	case err := <-errc:
+		if !isTimeout(err) {
+			t.Fatalf("read: %v, want a timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read was not woken")
+	}
+}
+
+// Clearing the deadline leaves the armed one in place, and the read
+// outlives it.
+func TestClearedDeadline(t *testing.T) {
+	c, s := pair(t)
+	_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_ = c.SetReadDeadline(time.Time{})
+	go func() {
+		time.Sleep(250 * time.Millisecond)
+		_, _ = s.Write([]byte("y"))
+	}()
+	b := make([]byte, 1)
+	if n, err := c.Read(b); err != nil || n != 1 {
+		t.Fatalf("read %d %v, want the byte sent after the cleared deadline", n, err)
+	}
+	// And the next read waits with no deadline: it ends only by the peer.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		s.Close()
+	}()
+	if _, err := c.Read(b); err != io.EOF {
+		t.Fatalf("read: %v, want EOF (no deadline left)", err)
+	}
+}
+
+// A write cut short by a superseded deadline goes on to the end.
+func TestWriteResumes(t *testing.T) {
+	c, s := pair(t)
+	const size = 64 << 20
+	got := make(chan int, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond) // the sender blocks meanwhile
+		n, _ := io.Copy(io.Discard, s)
+		got <- int(n)
+	}()
+	start := time.Now()
+	_ = c.SetWriteDeadline(start.Add(50 * time.Millisecond))
+	_ = c.SetWriteDeadline(start.Add(30 * time.Second))
+	n, err := c.Write(make([]byte, size))
+	if err != nil || n != size {
+		t.Fatalf("write %d of %d: %v", n, size, err)
+	}
+	c.Close()
+	if r := <-got; r != size {
+		t.Fatalf("peer read %d bytes, want %d", r, size)
+	}
+}
+
+// A write past its real deadline reports the timeout and what it wrote.
+func TestWriteTimesOut(t *testing.T) {
+	c, _ := pair(t)
+	_ = c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	n, err := c.Write(make([]byte, 256<<20))
+	if !isTimeout(err) || n == 0 || n == 256<<20 {
+		t.Fatalf("write %d: %v, want a timeout part way", n, err)
+	}
+}
+
+// Concurrent setters and a reader keep the semantics (run under -race).
+func TestConcurrentSetters(t *testing.T) {
+	c, s := pair(t)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = c.SetReadDeadline(time.Now().Add(time.Duration(1+time.Now().UnixNano()%20) * time.Millisecond))
+				_ = c.SetReadDeadline(time.Now().Add(time.Hour))
+			}
+		}()
+	}
+	go func() {
+		for range 200 {
+			_, _ = s.Write([]byte("z"))
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	b := make([]byte, 1)
+	read := 0
+	for read < 200 {
+		n, err := c.Read(b)
+		read += n
+		if err != nil && !isTimeout(err) {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+// BenchmarkSetReadDeadline compares moving the deadline forward per
+// request on a plain connection and on a lazy one.
+func BenchmarkSetReadDeadline(b *testing.B) {
+	c, _ := pair(b)
+	b.Run("net.TCPConn", func(b *testing.B) {
+		raw := c.NetConn()
+		for b.Loop() {
+			_ = raw.SetReadDeadline(time.Now().Add(time.Minute))
+		}
+	})
+	b.Run("deadline.Conn", func(b *testing.B) {
+		for b.Loop() {
+			_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+		}
+	})
+}
