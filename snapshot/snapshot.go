@@ -20,8 +20,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"lb/balancer"
-	"lb/deadline"
 	"lb/config"
+	"lb/deadline"
 	"lb/proxy"
 	"lb/route"
 )
