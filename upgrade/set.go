@@ -89,6 +89,8 @@ func Inherit() (*Set, error) {
 	return s, nil
 }
 
+var listenConfig = net.ListenConfig{KeepAlive: -1}
+
 // Upgraded reports whether this process was started by an upgrade.
 func (s *Set) Upgraded() bool { return s.parent != nil }
 
@@ -108,7 +110,13 @@ func (s *Set) Listen(key, addr string) (*View, error) {
 		ln := s.inherited[key]
 		delete(s.inherited, key)
 		if ln == nil {
-			l, err := net.Listen("tcp", addr)
+			// No TCP keep-alive probes on client connections, as Nginx
+			// (so_keepalive off) and HAProxy (no option clitcpka): idle
+			// clients are bounded by idle_timeout, and Go's default costs
+			// four setsockopt calls per accepted connection. A listener
+			// inherited in an upgrade keeps Go's default (15 s probes): a
+			// listener made from a descriptor cannot be told otherwise.
+			l, err := listenConfig.Listen(context.Background(), "tcp", addr)
 			if err != nil {
 				return nil, err
 			}
