@@ -14,7 +14,9 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"runtime"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -245,14 +247,25 @@ func newClient(addr string, pc *config.Pool, tlsCfg *tls.Config) *fasthttp.HostC
 // data keeps flowing. Deadlines set by fasthttp are replaced at every
 // call; the connection below arms them lazily (package deadline), so the
 // replacing costs a clock read.
+//
+// The first read after a write (the answer to a request just sent) first
+// lets the other goroutines run: the server has usually answered by then,
+// and the read finds the answer instead of failing with EAGAIN and
+// parking in the poller, which would cost a system call and two
+// scheduler trips more (about a tenth of lb's CPU per small request).
 type idleConn struct {
 	net.Conn
-	idle time.Duration
+	idle  time.Duration
+	wrote atomic.Bool // a write since the last read: yield before reading
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
 	if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
 		return 0, err
+	}
+	if c.wrote.Load() {
+		c.wrote.Store(false)
+		runtime.Gosched()
 	}
 	return c.Conn.Read(p)
 }
@@ -261,6 +274,7 @@ func (c *idleConn) Write(p []byte) (int, error) {
 	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.idle)); err != nil {
 		return 0, err
 	}
+	c.wrote.Store(true)
 	return c.Conn.Write(p)
 }
 

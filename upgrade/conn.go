@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,6 +129,13 @@ func (c *Conn) SetDeadline(t time.Time) error {
 func (c *Conn) Read(b []byte) (int, error) {
 	if c.tcp == nil || !c.between() {
 		return c.Conn.Read(b)
+	}
+	if fasthttp.ConnState(c.state.Load()) == fasthttp.StateIdle {
+		// An answer was just sent: let the other goroutines run first. A
+		// keep-alive client's next request has then usually arrived, and
+		// the read finds it instead of failing with EAGAIN and parking in
+		// the poller (a system call and two scheduler trips more).
+		runtime.Gosched()
 	}
 	for {
 		if c.handOver() {
