@@ -255,7 +255,10 @@ func (p *Process) newServer(lc config.Listener) *fasthttp.Server {
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
 		DisablePreParseMultipartForm:  true,
-		CloseOnShutdown:               true,
+		// The handler keeps its own times; ctx.Time() would read the
+		// clock per request for nothing.
+		LazyRequestTime: true,
+		CloseOnShutdown: true,
 		// Bodies stream to the server instead of being read whole; the
 		// handler enforces max_body_bytes on them.
 		StreamRequestBody: true,

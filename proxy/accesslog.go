@@ -48,7 +48,7 @@ func (h *Handler) logAccess(ctx *fasthttp.RequestCtx, st *state) {
 		zap.Int("status", ctx.Response.StatusCode()),
 		zap.Int("bytes_in", requestBodySize(&ctx.Request)),
 		zap.Int("bytes_out", responseBodySize(&ctx.Response)),
-		zap.Duration("duration", h.now().Sub(st.start)),
+		zap.Duration("duration", st.duration),
 		zap.String("route", routeName),
 		zap.String("pool", poolName),
 		zap.String("server", serverAddr),

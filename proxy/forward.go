@@ -102,18 +102,18 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		st.uri = append(st.uri, pathQuery...)
 		up.SetRequestURIBytes(st.uri)
 
-		timeout := h.attemptTimeout(pool, deadline)
 		if rl != nil {
 			rl.discard() // the previous attempt's answer, not sent
 		}
 		rl = h.relays.Get().(*relay)
 		rl.srv = srv
 		t0 := h.now()
-		err = roundTrip(srv, up, &rl.resp, timeout)
+		err = roundTrip(srv, up, &rl.resp, deadline.Sub(t0))
 		if err == nil {
 			err = rl.readWhole(req.Header.IsHead())
 		}
-		d := h.now().Sub(t0)
+		t1 := h.now()
+		d := t1.Sub(t0)
 		st.upstream += d
 
 		outcome, status := outcomeOf(err, &rl.resp)
@@ -132,7 +132,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 			rl.discard()
 			rl = nil
 		}
-		if st.attempts >= rp.Attempts || !h.now().Before(deadline) ||
+		if st.attempts >= rp.Attempts || !t1.Before(deadline) ||
 			(!replayable && outcome != balancer.ConnectFailed) ||
 			!rp.retries(outcome, status, anyMethod) {
 			break
@@ -256,14 +256,21 @@ func (h *Handler) acquire(ctx *fasthttp.RequestCtx, st *state, pool *Pool) (*bal
 	return pool.Acquire(ctx, &st.tried)
 }
 
-// roundTrip forwards one request over a slot taken by acquire. The slot
-// stays taken: the relay that holds resp gives it back when the response
-// is done with.
-func roundTrip(srv *balancer.Server, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
-	if timeout <= 0 {
+// roundTrip forwards one request over a slot taken by acquire, if left
+// is positive: what remains of the retries' time (Nginx
+// proxy_next_upstream_timeout, which stops further attempts and does
+// not cut one short). The slot stays taken: the relay that holds resp
+// gives it back when the response is done with.
+//
+// The exchange itself is bounded by the server connection, between any
+// two reads or writes (timeouts.response, see snapshot's idleConn); a
+// fasthttp timeout would be replaced there at every read anyway, and
+// costs clock reads per request.
+func roundTrip(srv *balancer.Server, req *fasthttp.Request, resp *fasthttp.Response, left time.Duration) error {
+	if left <= 0 {
 		return fasthttp.ErrTimeout
 	}
-	return srv.Client.DoTimeout(req, resp, timeout)
+	return srv.Client.Do(req, resp)
 }
 
 // idempotent reports whether a method is idempotent (RFC 9110 §9.2.2).

@@ -37,7 +37,7 @@ func (h *Handler) record(ctx *fasthttp.RequestCtx, st *state) {
 	}
 	rt.Stats.Requests[class].Add(1)
 	ps := rt.Pool.Stats
-	ps.Duration.Observe(h.now().Sub(st.start))
+	ps.Duration.Observe(st.duration)
 	if st.attempts > 0 {
 		ps.Upstream.Observe(st.upstream)
 		ps.Retries.Add(uint64(st.attempts - 1))

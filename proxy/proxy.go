@@ -95,6 +95,7 @@ type state struct {
 	start       time.Time
 	route       *Route
 	server      *balancer.Server
+	duration    time.Duration // the handler's, from start
 	upstream    time.Duration // all attempts together
 	attempts    int
 	tried       balancer.Tried
@@ -127,6 +128,7 @@ func (h *Handler) serveLimited(ctx *fasthttp.RequestCtx, maxBody int64) {
 	st.maxBody = maxBody
 	st.start = h.now()
 	h.serve(ctx, st)
+	st.duration = h.now().Sub(st.start)
 	h.record(ctx, st)
 	if h.access != nil {
 		h.logAccess(ctx, st)
