@@ -22,7 +22,8 @@ func (h *Handler) logAccess(ctx *fasthttp.RequestCtx, st *state) {
 		return
 	}
 	var referer, userAgent []byte
-	for k, v := range ctx.Request.Header.AllInOrder() {
+	for _, kv := range st.hdrs {
+		k, v := kv[0], kv[1]
 		switch {
 		case referer == nil && foldEqual(k, hReferer):
 			referer = v

@@ -22,17 +22,17 @@ var (
 // the hop-by-hop ones, those named in Connection, those lb manages and
 // those the pool removes or sets; then lb's own and the pool's.
 func (st *state) copyRequestHeaders(ctx *fasthttp.RequestCtx, snap *Snapshot, pool *Pool, hasHost bool) {
-	in := &ctx.Request.Header
 	out := &st.up.Header
 	ops := &pool.RequestHeaders
 
 	st.tokens = st.tokens[:0]
-	for k, v := range in.AllInOrder() {
-		st.connectionTokens(k, v)
+	for _, kv := range st.hdrs {
+		st.connectionTokens(kv[0], kv[1])
 	}
 	st.forwardedFor(ctx, snap)
 
-	for k, v := range in.AllInOrder() {
+	for _, kv := range st.hdrs {
+		k, v := kv[0], kv[1]
 		switch {
 		case st.dropRequest(k, ops):
 		case foldEqual(k, hHost) && len(pool.Host) > 0:
@@ -94,7 +94,8 @@ func (st *state) forwardedFor(ctx *fasthttp.RequestCtx, snap *Snapshot) {
 	peer := st.client
 	st.xff, st.xfp, st.xfh = st.xff[:0], st.xfp[:0], st.xfh[:0]
 	if peer.IsValid() && snap.isTrusted(peer) {
-		for k, v := range ctx.Request.Header.AllInOrder() {
+		for _, kv := range st.hdrs {
+			k, v := kv[0], kv[1]
 			if foldIn(k, st.tokens) {
 				continue // named in Connection: not forwarded
 			}

@@ -162,7 +162,11 @@ func (s *scratch) editResponse(h *fasthttp.ResponseHeader, ops *HeaderOps) {
 		s.connectionTokens(k, v)
 	}
 	for k := range h.All() {
-		if s.dropResponse(k, ops) {
+		// fasthttp writes its own Date and leaves out a field spelled
+		// exactly "Date" (ResponseHeader.AppendBytes): that one needs no
+		// rebuild of the list, which the servers' Date would otherwise
+		// cost every response.
+		if s.dropResponse(k, ops) && !bytes.Equal(k, hDate) {
 			drop = true
 			break
 		}
@@ -294,6 +298,17 @@ func exactIn(name []byte, set [][]byte) bool {
 		}
 	}
 	return false
+}
+
+// peek returns the value of the first request field named name in any
+// spelling, as received, or nil.
+func (st *state) peek(name []byte) []byte {
+	for _, kv := range st.hdrs {
+		if foldEqual(kv[0], name) {
+			return kv[1]
+		}
+	}
+	return nil
 }
 
 // peekFold returns the value of the first request field named name in

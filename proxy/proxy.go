@@ -92,18 +92,21 @@ type state struct {
 
 	// Filled while serving, read by the access log. Byte slices point
 	// into the client's request, which lives until the handler returns.
-	start       time.Time
-	route       *Route
-	server      *balancer.Server
-	duration    time.Duration // the handler's, from start
-	upstream    time.Duration // all attempts together
-	attempts    int
-	tried       balancer.Tried
-	stickyID    []byte             // the client's sticky cookie value
-	coding      compress.Algorithm // lb compresses the answer with it
-	ccBuf       [][]byte           // Cache-Control values of the answer
-	varyBuf     [][]byte           // Vary values of the answer
-	client      netip.Addr
+	start    time.Time
+	route    *Route
+	server   *balancer.Server
+	duration time.Duration // the handler's, from start
+	upstream time.Duration // all attempts together
+	attempts int
+	tried    balancer.Tried
+	stickyID []byte             // the client's sticky cookie value
+	coding   compress.Algorithm // lb compresses the answer with it
+	ccBuf    [][]byte           // Cache-Control values of the answer
+	varyBuf  [][]byte           // Vary values of the answer
+	client   netip.Addr
+	// hdrs are the client's request fields as received, in order; the
+	// slices point into the request, which outlives the handler's use.
+	hdrs        [][2][]byte
 	requestID   []byte
 	host        []byte
 	errorReason string
@@ -118,6 +121,8 @@ func (st *state) reset() {
 	st.body = limitedBody{}
 	st.tried.Reset()
 	st.client = netip.Addr{}
+	clear(st.hdrs) // no references into a finished request
+	st.hdrs = st.hdrs[:0]
 	st.requestID, st.host, st.errorReason = nil, nil, ""
 	st.bytesIn = 0
 }
@@ -142,7 +147,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, st *state) {
 	req := &ctx.Request
 	st.client = peerAddr(ctx)
 
-	hosts, id := scanRequest(&req.Header)
+	hosts, id := st.scanRequest(&req.Header)
 	if len(id) > 0 && len(id) <= maxRequestIDLen {
 		st.requestID = id
 	} else {
@@ -205,10 +210,12 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, st *state) {
 	h.forward(ctx, st, snap, rt.Pool, pathQuery, hosts == 1)
 }
 
-// scanRequest counts the Host fields of a request as received and returns
-// its first X-Request-ID.
-func scanRequest(h *fasthttp.RequestHeader) (hosts int, id []byte) {
+// scanRequest lists the fields of a request as received in st.hdrs (one
+// scan of the head, which later steps read instead of scanning it again),
+// counts its Host fields and returns its first X-Request-ID.
+func (st *state) scanRequest(h *fasthttp.RequestHeader) (hosts int, id []byte) {
 	for k, v := range h.AllInOrder() {
+		st.hdrs = append(st.hdrs, [2][]byte{k, v})
 		switch {
 		case foldEqual(k, hHost):
 			hosts++

@@ -103,3 +103,39 @@ func TestExpectContinue(t *testing.T) {
 		t.Fatalf("over-limit Expect answered %q, want 417 before the body", got)
 	}
 }
+
+// TestResponseDateIsLBs: the answer carries one Date, lb's own, whatever
+// spellings of it the server sent (Nginx replaces the upstream Date too),
+// and the other fields keep their order; with only a canonical Date to
+// replace as with other fields to drop.
+func TestResponseDateIsLBs(t *testing.T) {
+	const dateOnly = "HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2001 00:00:00 GMT\r\nX-A: 1\r\nX-B: 2\r\nX-A: 3\r\nContent-Length: 2\r\n\r\nok"
+	mixed := strings.Replace(dateOnly, "X-B: 2\r\n", "X-B: 2\r\ndate: Tue, 02 Jan 2001 00:00:00 GMT\r\nKeep-Alive: timeout=5\r\n", 1)
+	for _, resp := range []string{dateOnly, mixed} {
+		o := startRawOrigin(t, resp)
+		lb := startLB(t, basicConfig("round_robin", "", &origin{addr: o.addr}))
+		got := rawExchange(t, lb.addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 2*time.Second)
+		status, head, body := splitRaw(got)
+		if status != "HTTP/1.1 200 OK" || body != "ok" {
+			t.Fatalf("answer %q", got)
+		}
+		var dates, order []string
+		for _, line := range strings.Split(head, "\r\n")[1:] {
+			k, v, _ := strings.Cut(line, ": ")
+			switch {
+			case strings.EqualFold(k, "Date"):
+				dates = append(dates, v)
+			case strings.HasPrefix(k, "X-"):
+				order = append(order, k+"="+v)
+			case strings.EqualFold(k, "Keep-Alive"):
+				t.Errorf("hop-by-hop Keep-Alive relayed: %q", head)
+			}
+		}
+		if len(dates) != 1 || strings.Contains(dates[0], "2001") {
+			t.Errorf("dates %q in\n%s\nwant one, lb's", dates, head)
+		}
+		if strings.Join(order, ",") != "X-A=1,X-B=2,X-A=3" {
+			t.Errorf("fields %q, want X-A=1,X-B=2,X-A=3 in order", order)
+		}
+	}
+}
