@@ -128,5 +128,20 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 }
 
+// base anchors After's monotonic clock.
+var base = time.Now()
+
+// After returns the time d from now, for a deadline, with one clock read
+// where time.Now takes two (wall and monotonic): its wall clock part is
+// the process start's moved by the monotonic time since, which is what a
+// deadline is measured by.
+func After(d time.Duration) time.Time {
+	return base.Add(time.Since(base) + d)
+}
+
+// Now is After(0): the time now, for deadlines and durations (not for
+// display: its wall clock part does not follow clock adjustments).
+func Now() time.Time { return After(0) }
+
 // NetConn returns the wrapped connection (as tls.Conn.NetConn does).
 func (c *Conn) NetConn() net.Conn { return c.Conn }

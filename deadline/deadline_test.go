@@ -228,3 +228,29 @@ func BenchmarkSetReadDeadline(b *testing.B) {
 		}
 	})
 }
+
+// After is a deadline d from now by the monotonic clock.
+func TestAfter(t *testing.T) {
+	before := time.Now()
+	d := deadline.After(time.Second)
+	after := time.Now()
+	if d.Before(before.Add(time.Second)) || d.After(after.Add(time.Second)) {
+		t.Fatalf("After(1s) = %v, want between %v and %v", d, before.Add(time.Second), after.Add(time.Second))
+	}
+	if u := time.Until(d); u <= 0 || u > time.Second {
+		t.Fatalf("time.Until(After(1s)) = %v", u)
+	}
+}
+
+func BenchmarkAfter(b *testing.B) {
+	b.Run("time.Now().Add", func(b *testing.B) {
+		for b.Loop() {
+			_ = time.Now().Add(time.Minute)
+		}
+	})
+	b.Run("deadline.After", func(b *testing.B) {
+		for b.Loop() {
+			_ = deadline.After(time.Minute)
+		}
+	})
+}

@@ -29,6 +29,20 @@ type Conn struct {
 	release  atomic.Pointer[func()] // taken and called once by Close
 	admit    func() *Error          // run at the first Read; nil: admitted
 	closed   atomic.Bool
+	client   netip.Addr // the client's address, once ClientAddr has read it
+	clientOK bool
+}
+
+// ClientAddr returns the address of the connection's client (the one the
+// PROXY protocol names, when the listener takes it), read once: asking
+// the connection's wrappers for it at every request costs more than the
+// rest of a request's address handling. It is called by the goroutine
+// serving the connection, once a request has been read.
+func (c *Conn) ClientAddr() netip.Addr {
+	if !c.clientOK {
+		c.client, c.clientOK = addrOf(c.RemoteAddr()), true
+	}
+	return c.client
 }
 
 // releaseSlot gives back the connection's place in its listener's

@@ -24,6 +24,7 @@ import (
 
 	"lb/balancer"
 	"lb/compress"
+	"lb/deadline"
 	"lb/metrics"
 )
 
@@ -44,7 +45,7 @@ type Handler struct {
 // New returns a handler serving snap. access is the access log; nil turns
 // it off.
 func New(snap *Snapshot, access *zap.Logger) *Handler {
-	h := &Handler{access: access, now: time.Now}
+	h := &Handler{access: access, now: deadline.Now} // durations and deadlines only
 	h.states.New = func() any { return new(state) }
 	h.relays.New = func() any { return &relay{pool: &h.relays} }
 	h.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
@@ -237,8 +238,12 @@ func indexAuthorityEnd(b []byte) int {
 	return len(b)
 }
 
-// peerAddr returns the address of the connection's peer.
+// peerAddr returns the address of the connection's peer: as the edge
+// connection keeps it, or from the connection's address.
 func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	if c, ok := ctx.Conn().(interface{ ClientAddr() netip.Addr }); ok {
+		return c.ClientAddr()
+	}
 	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	return a.Unmap()
 }

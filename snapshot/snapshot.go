@@ -260,7 +260,7 @@ type idleConn struct {
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+	if err := c.Conn.SetReadDeadline(deadline.After(c.idle)); err != nil {
 		return 0, err
 	}
 	if c.wrote.Load() {
@@ -271,7 +271,7 @@ func (c *idleConn) Read(p []byte) (int, error) {
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.idle)); err != nil {
+	if err := c.Conn.SetWriteDeadline(deadline.After(c.idle)); err != nil {
 		return 0, err
 	}
 	c.wrote.Store(true)
