@@ -60,7 +60,8 @@ func main() {
 	out := flag.String("out", "bench", "folder for RESULTS.md and results.svg")
 	dur := flag.Duration("duration", 5*time.Second, "length of one measured run")
 	warm := flag.Duration("warmup", 2*time.Second, "warm-up before each target's runs")
-	runs := flag.Int("runs", 3, "measured runs per target and workload (interleaved)")
+	runs := flag.Int("runs", 5, "measured runs per target and workload (interleaved)")
+	prewarm := flag.Duration("prewarm", 2*time.Second, "unmeasured load on a target right before each of its measured runs")
 	idleN := flag.Int("idle", 10000, "idle keep-alive connections for the memory figure")
 	only := flag.String("only", "", "run only workloads whose name contains this")
 	proxyCPU := flag.String("proxy-cpu", "0", "CPU the proxies run on")
@@ -145,7 +146,7 @@ func main() {
 		Date:     time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 		Machine:  machine(),
 		Versions: versions(),
-		Duration: *dur, Runs: *runs,
+		Duration: *dur, Runs: *runs, Prewarm: *prewarm,
 		Results: map[string]map[string][]sample{},
 	}
 	for _, w := range workloads {
@@ -177,6 +178,15 @@ func main() {
 		}
 		for i := range *runs {
 			for _, t := range all {
+				// A process idle while the others ran is slower for a few
+				// seconds once loaded again (caches, and the host's
+				// placement of the CPU: this machine is shared), whichever
+				// proxy it is: load it unmeasured first.
+				if *prewarm > 0 {
+					if _, err := runWrk(dir, *clientCPU, w, t.url, *prewarm); err != nil {
+						log.Fatalf("%s %s: %v", w.name, t.name, err)
+					}
+				}
 				before := sumTicks(t.pids())
 				r, err := runWrk(dir, *clientCPU, w, t.url, *dur)
 				if err != nil {

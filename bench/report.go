@@ -16,6 +16,7 @@ type report struct {
 	Versions []string
 	Duration time.Duration
 	Runs     int
+	Prewarm  time.Duration
 	Order    []string                       // workloads in run order
 	Results  map[string]map[string][]sample // workload → target → runs
 	Idle     map[string]idleResult
@@ -47,6 +48,20 @@ func stat(ss []sample, f func(sample) float64) float64 {
 
 func cpu(ss []sample) float64 { return stat(ss, sample.cpuPerReqUS) }
 
+// spread is the lowest and highest of one figure over runs.
+func spread(ss []sample, f func(sample) float64) (lo, hi float64) {
+	for i, s := range ss {
+		v := f(s)
+		if i == 0 || v < lo {
+			lo = v
+		}
+		if i == 0 || v > hi {
+			hi = v
+		}
+	}
+	return lo, hi
+}
+
 func (r *report) write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -58,7 +73,7 @@ func (r *report) write(dir string) error {
 		fmt.Fprintf(&b, "- %s\n", v)
 	}
 	fmt.Fprintf(&b, "- Each proxy: one worker pinned to CPU 0 (Nginx `worker_processes 1`, HAProxy `nbthread 1`, lb `GOMAXPROCS=1`); wrk (`-t1`) and three origins on CPU 1. Access logs off on all three; gzip level %d on all three (HAProxy's libslz has one level); lb with active health checks and its metrics on, HAProxy with `check`.\n", gzipLevel)
-	fmt.Fprintf(&b, "- Each figure is the median of %d runs of %s, interleaved across proxies after a warm-up. **CPU µs/req** is the proxy's user+system time over the run (from `/proc/PID/stat`) divided by the requests it served: the figure that holds on a shared machine.\n\n", r.Runs, r.Duration)
+	fmt.Fprintf(&b, "- Each figure is the median of %d runs of %s, interleaved across proxies after a warm-up; each run follows %s of unmeasured load on the same proxy. **CPU µs/req** is the proxy's user+system time over the run (from `/proc/PID/stat`) divided by the requests it served: the figure that holds on a shared machine. Its range over the runs is in the tables below: on this shared machine the same process swings by up to 2× from one run to the next, so compare medians and read ratios as ±20%%.\n\n", r.Runs, r.Duration, r.Prewarm)
 
 	b.WriteString("## Summary: CPU per request\n\n")
 	b.WriteString("| workload | lb | Nginx | HAProxy | bare fasthttp | lb / Nginx | lb / HAProxy | goal: lb ≤ 0.9 × best |\n|---|---|---|---|---|---|---|---|\n")
@@ -99,7 +114,7 @@ func (r *report) write(dir string) error {
 	}
 	b.WriteString("\n## Every workload\n")
 	for _, w := range r.Order {
-		fmt.Fprintf(&b, "\n### %s\n\n| target | req/s | p50 | p99 | p99.9 | errors | CPU µs/req |\n|---|---|---|---|---|---|---|\n", w)
+		fmt.Fprintf(&b, "\n### %s\n\n| target | req/s | p50 | p99 | p99.9 | errors | CPU µs/req | range |\n|---|---|---|---|---|---|---|---|\n", w)
 		for _, p := range proxies {
 			ss := r.Results[w][p]
 			if len(ss) == 0 {
@@ -113,9 +128,11 @@ func (r *report) write(dir string) error {
 			for _, s := range ss {
 				errs += s.wrk.Errors
 			}
-			c := "—"
+			c, rng := "—", "—"
 			if p != "direct" {
 				c = fmt.Sprintf("%.1f", cpu(ss))
+				lo, hi := spread(ss, sample.cpuPerReqUS)
+				rng = fmt.Sprintf("%.1f–%.1f", lo, hi)
 			}
 			name := p
 			switch p {
@@ -124,9 +141,9 @@ func (r *report) write(dir string) error {
 			case "fasthttp":
 				name = "bare fasthttp proxy (reference, no features)"
 			}
-			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %d | %s |\n", name, rps,
+			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %d | %s | %s |\n", name, rps,
 				ms(func(w wrkResult) int64 { return w.P50 }), ms(func(w wrkResult) int64 { return w.P99 }),
-				ms(func(w wrkResult) int64 { return w.P999 }), errs, c)
+				ms(func(w wrkResult) int64 { return w.P999 }), errs, c, rng)
 		}
 	}
 	b.WriteString("\n![CPU per request](results.svg)\n")
