@@ -58,10 +58,10 @@ func (s sample) cpuPerReqUS() float64 {
 
 func main() {
 	out := flag.String("out", "bench", "folder for RESULTS.md and results.svg")
-	dur := flag.Duration("duration", 5*time.Second, "length of one measured run")
+	dur := flag.Duration("duration", 3*time.Second, "length of one measured run")
 	warm := flag.Duration("warmup", 2*time.Second, "warm-up before each target's runs")
-	runs := flag.Int("runs", 5, "measured runs per target and workload (interleaved)")
-	prewarm := flag.Duration("prewarm", 2*time.Second, "unmeasured load on a target right before each of its measured runs")
+	runs := flag.Int("runs", 9, "measured runs per target and workload (interleaved)")
+	prewarm := flag.Duration("prewarm", 1500*time.Millisecond, "unmeasured load on a target right before each of its measured runs")
 	idleN := flag.Int("idle", 10000, "idle keep-alive connections for the memory figure")
 	only := flag.String("only", "", "run only workloads whose name contains this")
 	proxyCPU := flag.String("proxy-cpu", "0", "CPU the proxies run on")
