@@ -23,7 +23,7 @@ func (st *state) negotiate(req *fasthttp.RequestHeader) compress.Algorithm {
 	if c == nil || req.IsHead() {
 		return compress.Identity
 	}
-	a, _ := c.Policy.Negotiate(st.peek(hAcceptEncoding))
+	a, _ := c.Policy.Negotiate(st.hdrs.Header(hAcceptEncoding))
 	return a
 }
 

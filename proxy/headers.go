@@ -12,8 +12,9 @@ import (
 // Request headers are read with AllInOrder, which re-scans the header
 // block as received: RequestHeader.All would first parse the Cookie
 // fields into fasthttp's cookie list, re-serialising them (quotes dropped,
-// fields merged). Loops call the concrete types: an iterator called
-// through an interface escapes and allocates.
+// fields merged). The handler scans once (state.scanRequest) and every
+// later step reads that list, state.hdrs. Loops call the concrete types:
+// an iterator called through an interface escapes and allocates.
 
 // Header names lb reads or writes.
 var (
@@ -300,23 +301,16 @@ func exactIn(name []byte, set [][]byte) bool {
 	return false
 }
 
-// peek returns the value of the first request field named name in any
-// spelling, as received, or nil.
-func (st *state) peek(name []byte) []byte {
-	for _, kv := range st.hdrs {
+// fields are a request's header fields as received, in order (name,
+// value); the slices point into the request.
+type fields [][2][]byte
+
+// Header returns the value of the first field named name in any
+// spelling, as received, or nil. It makes fields a route.Request.
+func (f *fields) Header(name []byte) []byte {
+	for _, kv := range *f {
 		if foldEqual(kv[0], name) {
 			return kv[1]
-		}
-	}
-	return nil
-}
-
-// peekFold returns the value of the first request field named name in
-// any spelling, as received, or nil.
-func peekFold(h *fasthttp.RequestHeader, name []byte) []byte {
-	for k, v := range h.AllInOrder() {
-		if foldEqual(k, name) {
-			return v
 		}
 	}
 	return nil
@@ -363,11 +357,4 @@ func foldEqual(a, b []byte) bool {
 		}
 	}
 	return true
-}
-
-// requestHeader adapts a request header to route.Request.
-type requestHeader fasthttp.RequestHeader
-
-func (h *requestHeader) Header(name []byte) []byte {
-	return peekFold((*fasthttp.RequestHeader)(h), name)
 }

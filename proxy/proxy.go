@@ -105,9 +105,9 @@ type state struct {
 	ccBuf    [][]byte           // Cache-Control values of the answer
 	varyBuf  [][]byte           // Vary values of the answer
 	client   netip.Addr
-	// hdrs are the client's request fields as received, in order; the
-	// slices point into the request, which outlives the handler's use.
-	hdrs        [][2][]byte
+	// hdrs are the client's request fields (scanRequest); the request
+	// outlives the handler's use of them.
+	hdrs        fields
 	requestID   []byte
 	host        []byte
 	errorReason string
@@ -190,7 +190,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, st *state) {
 	if path == nil {
 		path = slash
 	}
-	i := snap.routes.Match(host, path, method, (*requestHeader)(&req.Header))
+	i := snap.routes.Match(host, path, method, &st.hdrs)
 	if i < 0 {
 		h.fail(ctx, st, fasthttp.StatusNotFound, "no route", nil)
 		return
@@ -204,7 +204,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, st *state) {
 	if h.rateLimited(ctx, st, snap, rt) {
 		return
 	}
-	if isUpgrade(&req.Header) {
+	if st.isUpgrade(&req.Header) {
 		h.tunnel(ctx, st, rt.Pool, pathQuery, hosts == 1)
 		return
 	}

@@ -54,16 +54,10 @@ func (h *Handler) rateLimited(ctx *fasthttp.RequestCtx, st *state, snap *Snapsho
 	var key []byte
 	switch rl.Key {
 	case LimitClientIP:
-		st.ipBuf = st.limitClient(ctx, snap).AppendTo(st.ipBuf[:0])
+		st.ipBuf = st.limitClient(snap).AppendTo(st.ipBuf[:0])
 		key = st.ipBuf
 	case LimitHeader:
-		for k, v := range ctx.Request.Header.AllInOrder() {
-			if foldEqual(k, rl.Header) {
-				key = bytes.TrimSpace(v)
-				break
-			}
-		}
-		if len(key) == 0 {
+		if key = bytes.TrimSpace(st.hdrs.Header(rl.Header)); len(key) == 0 {
 			return false
 		}
 	}
@@ -84,14 +78,14 @@ func (h *Handler) rateLimited(ctx *fasthttp.RequestCtx, st *state, snap *Snapsho
 // limitClient returns the client address as forwardedFor will: the peer,
 // or from a trusted peer the rightmost untrusted X-Forwarded-For address.
 // It uses st.xff as scratch; forwardedFor rebuilds it.
-func (st *state) limitClient(ctx *fasthttp.RequestCtx, snap *Snapshot) netip.Addr {
+func (st *state) limitClient(snap *Snapshot) netip.Addr {
 	peer := st.client
 	if !peer.IsValid() || !snap.isTrusted(peer) {
 		return peer
 	}
 	st.xff = st.xff[:0]
-	for k, v := range ctx.Request.Header.AllInOrder() {
-		if foldEqual(k, hXForwardedFor) && len(bytes.TrimSpace(v)) > 0 {
+	for _, kv := range st.hdrs {
+		if k, v := kv[0], kv[1]; foldEqual(k, hXForwardedFor) && len(bytes.TrimSpace(v)) > 0 {
 			if len(st.xff) > 0 {
 				st.xff = append(st.xff, commaSpace...)
 			}

@@ -63,15 +63,16 @@ var errBadUpgrade = errors.New("proxy: server switched to a protocol not request
 // of any size; a request body would have to be sent before the switch,
 // and WebSocket handshakes have none.
 //
-// Fields are read as received (AllInOrder, not All, which re-serialises
-// cookies) and their names compared ignoring case.
-func isUpgrade(h *fasthttp.RequestHeader) bool {
+// Fields are read as received (st.hdrs) and their names compared
+// ignoring case.
+func (st *state) isUpgrade(h *fasthttp.RequestHeader) bool {
 	// -2 ("identity") is a request without a body; -1 is chunked.
 	if cl := h.ContentLength(); !h.IsHTTP11() || cl > 0 || cl == -1 {
 		return false
 	}
 	conn, proto := false, false
-	for k, v := range h.AllInOrder() {
+	for _, kv := range st.hdrs {
+		k, v := kv[0], kv[1]
 		switch {
 		case foldEqual(k, hConnection):
 			conn = conn || hasToken(v, tokUpgrade)
@@ -135,7 +136,7 @@ func (h *Handler) tunnel(ctx *fasthttp.RequestCtx, st *state, pool *Pool, pathQu
 	// The trusted proxies come from the current snapshot, which is serve's
 	// unless a reload landed in between.
 	st.copyRequestHeaders(ctx, h.snap.Load(), pool, hasHost)
-	offered := st.offeredProtocols(&req.Header)
+	offered := st.offeredProtocols()
 	up.Header.AddBytesKV(hConnection, hUpgrade)
 	up.Header.AddBytesKV(hUpgrade, offered)
 	st.uri = st.uri[:0]
@@ -205,9 +206,10 @@ func (h *Handler) tunnel(ctx *fasthttp.RequestCtx, st *state, pool *Pool, pathQu
 
 // offeredProtocols returns the client's Upgrade values, several fields
 // joined with ", ", kept in the request's scratch buffer.
-func (st *state) offeredProtocols(h *fasthttp.RequestHeader) []byte {
+func (st *state) offeredProtocols() []byte {
 	n := len(st.buf)
-	for k, v := range h.AllInOrder() {
+	for _, kv := range st.hdrs {
+		k, v := kv[0], kv[1]
 		if v = bytes.TrimSpace(v); len(v) > 0 && foldEqual(k, hUpgrade) {
 			if len(st.buf) > n {
 				st.buf = append(st.buf, commaSpace...)

@@ -89,8 +89,6 @@ func Inherit() (*Set, error) {
 	return s, nil
 }
 
-var listenConfig = net.ListenConfig{KeepAlive: -1}
-
 // Upgraded reports whether this process was started by an upgrade.
 func (s *Set) Upgraded() bool { return s.parent != nil }
 
@@ -116,7 +114,8 @@ func (s *Set) Listen(key, addr string) (*View, error) {
 			// four setsockopt calls per accepted connection. A listener
 			// inherited in an upgrade keeps Go's default (15 s probes): a
 			// listener made from a descriptor cannot be told otherwise.
-			l, err := listenConfig.Listen(context.Background(), "tcp", addr)
+			lc := net.ListenConfig{KeepAlive: -1}
+			l, err := lc.Listen(context.Background(), "tcp", addr)
 			if err != nil {
 				return nil, err
 			}
