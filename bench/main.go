@@ -16,6 +16,7 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -68,10 +69,17 @@ func main() {
 	clientCPU := flag.String("client-cpu", "1", "CPU wrk and the origins run on")
 	lbExe := flag.String("lb", "", "lb executable to measure (default: built from this tree)")
 	flag.Parse()
+	defer stopStarted()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		fatalf("interrupted")
+	}()
 
 	for _, tool := range []string{"nginx", "haproxy", "wrk", "taskset"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			log.Fatalf("%s not found: make bench installs it (apt-get install nginx haproxy wrk)", tool)
+			fatalf("%s not found: make bench installs it (apt-get install nginx haproxy wrk)", tool)
 		}
 	}
 	// 10,000 idle connections take two descriptors each in a proxy
@@ -89,11 +97,12 @@ func main() {
 	maxConns = *idleN + 500
 	dir, err := os.MkdirTemp("", "lb-bench-")
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	defer os.RemoveAll(dir)
+	tmpDir = dir
 	bins := filepath.Join(dir, "bin")
-	pkgs := []string{"lb", "bench/origin", "bench/bare"}
+	pkgs := []string{"lb", "bench/origin", "bench/bare", "bench/floor"}
 	if *lbExe != "" {
 		pkgs = pkgs[1:]
 	} else {
@@ -102,19 +111,26 @@ func main() {
 	for _, pkg := range pkgs {
 		ldflags := "-s -w"
 		if out, err := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", filepath.Join(bins, filepath.Base(pkg)), "lb/"+pkg).CombinedOutput(); err != nil {
-			log.Fatalf("go build %s: %v\n%s", pkg, err, out)
+			fatalf("go build %s: %v\n%s", pkg, err, out)
 		}
 	}
 	if err := writeScripts(dir); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	origins, stopOrigins, err := startOrigins(dir, *clientCPU, filepath.Join(bins, "origin"), 3)
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	defer stopOrigins()
 
 	direct := &target{name: "direct", url: "http://" + origins[0], pids: func() []int { return nil }, stop: func() {}}
+	// The Go floor (bench/floor) runs on the keep-alive GETs only, the
+	// one thing it can relay; it stays out of the idle-connection test.
+	floor, err := startFloor(dir, *proxyCPU, filepath.Join(bins, "floor"), origins)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	defer floor.stop()
 	starts := []func() (*target, error){
 		func() (*target, error) { return startNginx(dir, *proxyCPU, origins) },
 		func() (*target, error) { return startHAProxy(dir, *proxyCPU, origins) },
@@ -133,7 +149,7 @@ func main() {
 			t, err := start()
 			if err != nil {
 				stopAll()
-				log.Fatal(err)
+				fatalf("%v", err)
 			}
 			targets = append(targets, t)
 		}
@@ -163,17 +179,17 @@ func main() {
 			all = []*target{targets[2]}
 		case compressed:
 			all = targets[:3]
-		case w.post:
+		case w.post, len(w.headers) > 0:
 			all = targets
 		default:
-			all = append([]*target{direct}, targets...)
+			all = append(append([]*target{direct}, targets...), floor)
 		}
 		rep.Order = append(rep.Order, w.name)
 		rep.Results[w.name] = map[string][]sample{}
 		log.Printf("%s: warm-up", w.name)
 		for _, t := range all {
 			if _, err := runWrk(dir, *clientCPU, w, t.url, *warm); err != nil {
-				log.Fatalf("%s %s: %v", w.name, t.name, err)
+				fatalf("%s %s: %v", w.name, t.name, err)
 			}
 		}
 		for i := range *runs {
@@ -184,13 +200,13 @@ func main() {
 				// proxy it is: load it unmeasured first.
 				if *prewarm > 0 {
 					if _, err := runWrk(dir, *clientCPU, w, t.url, *prewarm); err != nil {
-						log.Fatalf("%s %s: %v", w.name, t.name, err)
+						fatalf("%s %s: %v", w.name, t.name, err)
 					}
 				}
 				before := sumTicks(t.pids())
 				r, err := runWrk(dir, *clientCPU, w, t.url, *dur)
 				if err != nil {
-					log.Fatalf("%s %s: %v", w.name, t.name, err)
+					fatalf("%s %s: %v", w.name, t.name, err)
 				}
 				s := sample{wrk: r, ticks: sumTicks(t.pids()) - before}
 				rep.Results[w.name][t.name] = append(rep.Results[w.name][t.name], s)
@@ -208,14 +224,14 @@ func main() {
 		for _, t := range targets {
 			r, err := idleConns(t, *idleN)
 			if err != nil {
-				log.Fatalf("idle connections, %s: %v", t.name, err)
+				fatalf("idle connections, %s: %v", t.name, err)
 			}
 			rep.Idle[t.name] = r
 			log.Printf("idle: %s %.2f KiB per connection (%d → %d KiB)", t.name, r.perConnKiB(), r.BeforeKiB, r.AfterKiB)
 		}
 	}
 	if err := rep.write(*out); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	log.Printf("wrote %s/RESULTS.md and %s/results.svg", *out, *out)
 }
@@ -244,4 +260,18 @@ func versions() []string {
 	}
 	sort.Strings(v[1:])
 	return v
+}
+
+// tmpDir is the run's temporary folder, which fatalf removes too.
+var tmpDir string
+
+// fatalf stops every process the bench started, then exits with the
+// message (log.Fatalf would skip the deferred stops and leave the
+// proxies and origins running).
+func fatalf(format string, args ...any) {
+	stopStarted()
+	if tmpDir != "" {
+		_ = os.RemoveAll(tmpDir)
+	}
+	log.Fatalf(format, args...)
 }

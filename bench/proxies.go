@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -57,7 +58,27 @@ func startProc(cpu string, env []string, logPath string, name string, args ...st
 		return nil, err
 	}
 	go func() { _ = cmd.Wait(); f.Close() }()
+	started.Lock()
+	started.cmds = append(started.cmds, cmd)
+	started.Unlock()
 	return cmd, nil
+}
+
+// started lists every process group startProc began, for stopStarted.
+var started struct {
+	sync.Mutex
+	cmds []*exec.Cmd
+}
+
+// stopStarted kills every process group startProc began: on the way out,
+// whichever way that is, nothing the bench started keeps running.
+func stopStarted() {
+	started.Lock()
+	defer started.Unlock()
+	for _, c := range started.cmds {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+	}
+	started.cmds = nil
 }
 
 func killGroup(cmd *exec.Cmd) {
@@ -286,6 +307,28 @@ func startBare(dir, cpu, exe string, origins []string) (*target, error) {
 	}
 	pid := cmd.Process.Pid
 	return &target{name: "fasthttp", url: "http://" + addr,
+		pids: func() []int { return []int{pid} },
+		stop: func() { killGroup(cmd) }}, nil
+}
+
+// startFloor starts the Go floor (bench/floor): a byte relay with no
+// features, the least any Go proxy can cost.
+func startFloor(dir, cpu, exe string, origins []string) (*target, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd, err := startProc(cpu, []string{"GOMAXPROCS=1"}, filepath.Join(dir, "floor.log"), exe, "-addr", addr, "-origins", strings.Join(origins, ","))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitListening(addr); err != nil {
+		killGroup(cmd)
+		return nil, fmt.Errorf("floor: %w", err)
+	}
+	pid := cmd.Process.Pid
+	return &target{name: "floor", url: "http://" + addr,
 		pids: func() []int { return []int{pid} },
 		stop: func() { killGroup(cmd) }}, nil
 }

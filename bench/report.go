@@ -23,7 +23,7 @@ type report struct {
 }
 
 // proxies in the order of the tables.
-var proxies = []string{"direct", "nginx", "haproxy", "lb", "fasthttp"}
+var proxies = []string{"direct", "nginx", "haproxy", "lb", "fasthttp", "floor"}
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -140,6 +140,8 @@ func (r *report) write(dir string) error {
 				name = "direct to an origin (baseline)"
 			case "fasthttp":
 				name = "bare fasthttp proxy (reference, no features)"
+			case "floor":
+				name = "Go floor: byte relay, no HTTP engine (reference)"
 			}
 			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %d | %s | %s |\n", name, rps,
 				ms(func(w wrkResult) int64 { return w.P50 }), ms(func(w wrkResult) int64 { return w.P99 }),
@@ -164,7 +166,7 @@ func workloadNamed(name string) workload {
 
 // svg draws CPU µs per request as grouped horizontal bars.
 func (r *report) svg() string {
-	colors := map[string]string{"nginx": "#2e8b57", "haproxy": "#4169e1", "lb": "#e8590c", "fasthttp": "#999999"}
+	colors := map[string]string{"nginx": "#2e8b57", "haproxy": "#4169e1", "lb": "#e8590c", "fasthttp": "#999999", "floor": "#cccccc"}
 	// The scale fits the workloads all proxies run; a longer bar (brotli,
 	// lb's alone) is cut at the edge, its figure written beside it.
 	var maxV float64
@@ -180,7 +182,7 @@ func (r *report) svg() string {
 		maxV = 1
 	}
 	const left, width, bar, gap = 230, 440, 14, 18
-	height := 60 + len(r.Order)*(4*bar+gap)
+	height := 60 + len(r.Order)*(5*bar+gap)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", left+width+90, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="10" y="20" font-size="14" font-weight="bold">Proxy CPU time per request (µs, lower is better) — %s</text>`+"\n", r.Date)
