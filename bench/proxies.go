@@ -165,7 +165,12 @@ http {
       proxy_pass http://origins;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      # The forwarding fields lb sends by default: the same work.
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Request-ID $request_id;
       proxy_buffering on;
     }
   }
@@ -213,6 +218,12 @@ defaults
   timeout http-keep-alive 75s
 frontend fe
   bind 127.0.0.1:%d
+  # The forwarding fields lb sends by default: the same work.
+  unique-id-format %%[uuid()]
+  unique-id-header X-Request-ID
+  http-request set-header X-Real-IP %%[src]
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %%[req.hdr(host)]
   default_backend be
 backend be
   balance roundrobin
