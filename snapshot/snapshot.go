@@ -222,7 +222,7 @@ func newClient(addr string, pc *config.Pool, tlsCfg *tls.Config) *fasthttp.HostC
 					return nil, err
 				}
 			}
-			return &idleConn{Conn: c, idle: idle}, nil
+			return &idleConn{Conn: c, idle: idle, local: c.LocalAddr(), remote: c.RemoteAddr()}, nil
 		},
 		// Not used to dial (IsTLS is false): it records the pool's TLS
 		// settings, for sameTLS on reload.
@@ -257,6 +257,9 @@ type idleConn struct {
 	net.Conn
 	idle  time.Duration
 	wrote atomic.Bool // a write since the last read: yield before reading
+	// The addresses, which fasthttp's client reads at every response
+	// (Response.ParseNetConn), through the connections wrapped below.
+	local, remote net.Addr
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
@@ -277,6 +280,9 @@ func (c *idleConn) Write(p []byte) (int, error) {
 	c.wrote.Store(true)
 	return c.Conn.Write(p)
 }
+
+func (c *idleConn) LocalAddr() net.Addr  { return c.local }
+func (c *idleConn) RemoteAddr() net.Addr { return c.remote }
 
 func headerOps(c config.HeaderOps) proxy.HeaderOps {
 	var ops proxy.HeaderOps
