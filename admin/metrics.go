@@ -62,6 +62,8 @@ var (
 
 	dServerResponses = desc("lb_server_responses_total",
 		"Attempts to a server by the class of its answer (error: no answer).", "pool", "server", "class")
+	dServerDiscarded = desc("lb_server_connections_discarded_total",
+		"Idle pooled connections replaced before reuse: the server sent bytes nobody asked for (unsolicited) or closed them (closed).", "pool", "server", "reason")
 	dServerLatency = desc("lb_server_latency_seconds",
 		"Each attempt's time to the server's response head.", "pool", "server")
 	dInFlight = desc("lb_server_in_flight", "Requests in flight to the server.", "pool", "server")
@@ -180,6 +182,9 @@ func (c *collector) collectServer(ch chan<- prometheus.Metric, p *balancer.Pool,
 		counter(ch, dServerResponses, st.Responses[i].Load(), pn, sn, metrics.ClassNames[i])
 	}
 	histogram(ch, dServerLatency, &st.Latency, pn, sn)
+	for i := range st.Discarded {
+		counter(ch, dServerDiscarded, st.Discarded[i].Load(), pn, sn, metrics.DiscardNames[i])
+	}
 	gauge(ch, dInFlight, float64(s.InFlight()), pn, sn)
 	cur := s.State()
 	for _, state := range serverStates {

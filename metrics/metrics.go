@@ -166,7 +166,23 @@ type ServerStats struct {
 	HealthTransitions atomic.Uint64
 	// ChecksPassed and ChecksFailed count active health check probes.
 	ChecksPassed, ChecksFailed atomic.Uint64
+	// Discarded counts idle pooled connections found unfit for the next
+	// request and replaced, by reason (DiscardUnsolicited, DiscardClosed).
+	Discarded [NumDiscards]atomic.Uint64
 }
+
+// Why an idle pooled connection to a server was replaced before reuse.
+const (
+	// DiscardUnsolicited: the server sent bytes nobody asked for (a
+	// second answer to one request); a misbehaving server.
+	DiscardUnsolicited = iota
+	// DiscardClosed: the server closed the connection while it was idle.
+	DiscardClosed
+	NumDiscards
+)
+
+// DiscardNames are the reasons' label values, by index.
+var DiscardNames = [NumDiscards]string{"unsolicited", "closed"}
 
 // Check records one active health check probe's result.
 func (s *ServerStats) Check(ok bool) {

@@ -284,7 +284,11 @@ func handshake(srv *balancer.Server, head []byte, resp *fasthttp.Response, offer
 // pool's connect timeout and DNS caching, or a plain dialer.
 func dialServer(srv *balancer.Server) (net.Conn, error) {
 	if c := srv.Client; c != nil && c.Dial != nil {
-		return c.Dial(srv.Addr)
+		conn, err := c.Dial(srv.Addr)
+		if t, ok := conn.(interface{ Tunnel() }); ok && err == nil {
+			t.Tunnel() // bytes both ways at any time: not an exchange
+		}
+		return conn, err
 	}
 	d := net.Dialer{Timeout: tunnelDialTimeout}
 	return d.Dial("tcp", srv.Addr)

@@ -14,9 +14,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"runtime"
 	"sort"
-	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -24,6 +23,7 @@ import (
 	"lb/balancer"
 	"lb/config"
 	"lb/deadline"
+	"lb/metrics"
 	"lb/proxy"
 	"lb/route"
 )
@@ -116,7 +116,7 @@ func buildPool(pc *config.Pool, old map[serverKey]*balancer.Server) (*proxy.Pool
 		if s == nil || !sameServer(s, pc, &sc, id) || !sameTLS(s.Client.TLSConfig, tlsCfg) {
 			ns := balancer.NewServer(sc.Address, sc.Weight, sc.Backup, int64(pc.MaxConnsPerServer))
 			ns.ID = id
-			ns.Client = newClient(sc.Address, pc, tlsCfg)
+			ns.Client = newClient(sc.Address, pc, tlsCfg, &ns.Stats)
 			ns.ClientIdle = pc.Timeouts.Response
 			if s != nil {
 				// Still in the configuration: the admin override stays.
@@ -194,35 +194,49 @@ func sameServer(s *balancer.Server, pc *config.Pool, sc *config.Server, id strin
 // newClient returns the keep-alive connection pool for one server, set up
 // for proxying (see FASTHTTP.md): fasthttp's own retries off (lb decides),
 // names, paths and defaults left as the client sent them.
-func newClient(addr string, pc *config.Pool, tlsCfg *tls.Config) *fasthttp.HostClient {
+func newClient(addr string, pc *config.Pool, tlsCfg *tls.Config, stats *metrics.ServerStats) *fasthttp.HostClient {
 	connect, idle := pc.Timeouts.Connect, pc.Timeouts.Response
 	dialer := &fasthttp.TCPDialer{Concurrency: 0, DNSCacheDuration: time.Minute}
 	var connTLS *tls.Config
 	if tlsCfg != nil {
 		connTLS = clientTLSFor(tlsCfg, addr)
 	}
+	// dial opens a connection to the server: a TCP socket with lazily
+	// armed deadlines, under TLS when the pool has it. The socket comes
+	// back too, for the idle check, for plain connections only: under TLS
+	// the bytes waiting may be the server's TLS records (session tickets
+	// come after the handshake), not an answer nobody asked for.
+	dial := func() (net.Conn, syscall.RawConn, error) {
+		raw, err := dialer.DialDualStackTimeout(addr, connect)
+		if err != nil {
+			return nil, nil, err
+		}
+		// Under TLS, so that a deadline resumed is never seen by it.
+		var c net.Conn = deadline.New(raw)
+		if connTLS == nil {
+			sc, err := raw.(syscall.Conn).SyscallConn()
+			if err != nil {
+				raw.Close()
+				return nil, nil, err
+			}
+			return c, sc, nil
+		}
+		// TLS inside Dial: fasthttp (and the tunnel, which dials
+		// through here too) sees a plain connection, so requests keep
+		// their http URI (FASTHTTP.md); the connect timeout bounds the
+		// handshake as well.
+		ctx, cancel := context.WithTimeout(context.Background(), connect)
+		c, err = tlsDial(ctx, c, connTLS)
+		cancel()
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, nil, nil
+	}
 	return &fasthttp.HostClient{
 		Addr: addr,
-		Dial: func(a string) (net.Conn, error) {
-			raw, err := dialer.DialDualStackTimeout(a, connect)
-			if err != nil {
-				return nil, err
-			}
-			// Under TLS, so that a deadline resumed is never seen by it.
-			var c net.Conn = deadline.New(raw)
-			if connTLS != nil {
-				// TLS inside Dial: fasthttp (and the tunnel, which dials
-				// through here too) sees a plain connection, so requests
-				// keep their http URI (FASTHTTP.md); the connect timeout
-				// bounds the handshake as well.
-				ctx, cancel := context.WithTimeout(context.Background(), connect)
-				c, err = tlsDial(ctx, c, connTLS)
-				cancel()
-				if err != nil {
-					return nil, err
-				}
-			}
-			return &idleConn{Conn: c, idle: idle, local: c.LocalAddr(), remote: c.RemoteAddr()}, nil
+		Dial: func(string) (net.Conn, error) {
+			return newServerConn(dial, idle, stats)
 		},
 		// Not used to dial (IsTLS is false): it records the pool's TLS
 		// settings, for sameTLS on reload.
@@ -240,49 +254,6 @@ func newClient(addr string, pc *config.Pool, tlsCfg *tls.Config) *fasthttp.HostC
 		WriteBufferSize:               upstreamWriteBuffer,
 	}
 }
-
-// idleConn bounds the time between two reads or two writes on a server
-// connection, not the whole exchange (Nginx proxy_read_timeout and
-// proxy_send_timeout): a 10 GB download or an SSE stream lasts as long as
-// data keeps flowing. Deadlines set by fasthttp are replaced at every
-// call; the connection below arms them lazily (package deadline), so the
-// replacing costs a clock read.
-//
-// The first read after a write (the answer to a request just sent) first
-// lets the other goroutines run: the server has usually answered by then,
-// and the read finds the answer instead of failing with EAGAIN and
-// parking in the poller, which would cost a system call and two
-// scheduler trips more (about a tenth of lb's CPU per small request).
-type idleConn struct {
-	net.Conn
-	idle  time.Duration
-	wrote atomic.Bool // a write since the last read: yield before reading
-	// The addresses, which fasthttp's client reads at every response
-	// (Response.ParseNetConn), through the connections wrapped below.
-	local, remote net.Addr
-}
-
-func (c *idleConn) Read(p []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(deadline.After(c.idle)); err != nil {
-		return 0, err
-	}
-	if c.wrote.Load() {
-		c.wrote.Store(false)
-		runtime.Gosched()
-	}
-	return c.Conn.Read(p)
-}
-
-func (c *idleConn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(deadline.After(c.idle)); err != nil {
-		return 0, err
-	}
-	c.wrote.Store(true)
-	return c.Conn.Write(p)
-}
-
-func (c *idleConn) LocalAddr() net.Addr  { return c.local }
-func (c *idleConn) RemoteAddr() net.Addr { return c.remote }
 
 func headerOps(c config.HeaderOps) proxy.HeaderOps {
 	var ops proxy.HeaderOps
