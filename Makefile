@@ -53,7 +53,7 @@ bench: deps
 
 ## bench-go: hot-path micro benchmarks (policies, one proxied request)
 bench-go:
-	$(GO) test -run='^$$' -bench=. -benchmem ./balancer/ ./proxy/ ./route/ ./compress/ ./deadline/ ./edge/
+	$(GO) test -run='^$$' -bench=. -benchmem ./balancer/ ./proxy/ ./route/ ./compress/ ./deadline/ ./edge/ ./snapshot/
 
 ## fuzz: run each fuzzer for a while (FUZZTIME=30s)
 FUZZTIME ?= 30s
