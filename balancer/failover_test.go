@@ -231,3 +231,55 @@ func TestStableIDIsOpaqueAndStable(t *testing.T) {
 		t.Fatalf("StableID(web, 10.0.0.1:8080) = %q, want the pinned d31ca842b7b39540", id)
 	}
 }
+
+// TestPassiveChecksKeepTheLastServer: passive checks never take out the
+// last server that could take a request (Nginx: a group's single server
+// is never unavailable; when all have failed, all are live again), so a
+// bad answer or two never turn into fail_timeout of refusals. A backup
+// counts as a server that could take it.
+func TestPassiveChecksKeepTheLastServer(t *testing.T) {
+	fakeClock(t)
+	fail := func(p *Pool, s *Server) bool {
+		ejected := false
+		for range 3 {
+			ejected = p.Report(s, ConnectFailed, 0) || ejected
+		}
+		return ejected
+	}
+	passive := func(p *Pool) {
+		cfg := Passive{MaxFails: 1, FailTimeout: 10 * time.Second, Consecutive5xx: 1, BaseEjection: time.Second, MaxEjectedPercent: 100}
+		cfg.Count[ConnectFailed] = true
+		p.SetPassive(cfg)
+	}
+
+	single := newServers(t, "a")
+	p, _ := NewPool("p", RoundRobin, single, Options{Rand: zeroRand})
+	passive(p)
+	if fail(p, single[0]) || p.Report(single[0], OK, 503) || single[0].Ejected() {
+		t.Fatal("the only server was taken out")
+	}
+	if s := p.Pick(nil); s != single[0] {
+		t.Fatalf("Pick() = %s, want a", name(s))
+	}
+
+	two := newServers(t, "a", "b")
+	p, _ = NewPool("p", RoundRobin, two, Options{Rand: zeroRand})
+	passive(p)
+	if !fail(p, two[0]) || !two[0].Ejected() {
+		t.Fatal("a not taken out while b could serve")
+	}
+	if fail(p, two[1]) || two[1].Ejected() {
+		t.Fatal("b, the last server left, was taken out")
+	}
+
+	withBackup := newServers(t, "a")
+	bk := NewServer("backup", 1, true, 0)
+	p, _ = NewPool("p", RoundRobin, append(withBackup, bk), Options{Rand: zeroRand})
+	passive(p)
+	if !fail(p, withBackup[0]) {
+		t.Fatal("the primary not taken out while a backup could serve")
+	}
+	if s := p.Pick(nil); s != bk {
+		t.Fatalf("Pick() = %s, want the backup", name(s))
+	}
+}

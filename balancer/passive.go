@@ -118,9 +118,17 @@ func (p *Pool) ejectionTime(ps *passiveState) time.Duration {
 }
 
 // eject makes s unavailable for d unless that would take more than the
-// allowed share of the pool out, and reports whether it did.
+// allowed share of the pool out, or the last server that could take a
+// request, and reports whether it did.
+//
+// The last server stays in, as Nginx keeps it: a group's single server
+// is never considered unavailable, and when every server has failed all
+// are marked live again. Alone, a server's failures are answers the
+// clients see (502, 504); taking it out would turn one bad answer into
+// fail_timeout of 503s for everyone. Active health checks still take it
+// out when it is really down.
 func (p *Pool) eject(s *Server, d time.Duration) bool {
-	if d <= 0 || s.passive.ejectedNow() {
+	if d <= 0 || s.passive.ejectedNow() || p.lastUsable(s) {
 		return false
 	}
 	if pct := p.passive.MaxEjectedPercent; pct > 0 {
@@ -138,6 +146,17 @@ func (p *Pool) eject(s *Server, d time.Duration) bool {
 	s.passive.ejections.Add(1)
 	p.ejected.Add(1)
 	s.closeIdle()
+	return true
+}
+
+// lastUsable reports whether s is the only server of the pool, primary or
+// backup, that could take a request now.
+func (p *Pool) lastUsable(s *Server) bool {
+	for _, o := range p.servers {
+		if o != s && o.Usable() {
+			return false
+		}
+	}
 	return true
 }
 

@@ -21,13 +21,17 @@ import (
 // ejection it causes are error log lines that carry the request ID and
 // the server, so that a client's complaint leads to the cause.
 func TestErrorLogNamesRequestAndServer(t *testing.T) {
-	dead := loopback.Refusing(t)
+	// Two servers, one attempt: the one tried is taken out (the other
+	// could still serve; the last one never is) and lb answers 502.
+	dead, other := loopback.Refusing(t), loopback.Refusing(t)
 	cfg, err := config.Parse("errlog.yaml", []byte(`listeners: [{address: "127.0.0.1:0"}]
 routes: [{name: web, pool: web}]
 pools:
   web:
+    policy: round_robin
     passive: {max_fails: 1, fail_timeout: 10s}
-    servers: [{address: "`+dead+`"}]
+    retries: {attempts: 1}
+    servers: [{address: "`+dead+`"}, {address: "`+other+`"}]
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +55,11 @@ pools:
 	h.Serve(&ctx)
 	if code := ctx.Response.StatusCode(); code != 502 {
 		t.Fatalf("status %d, want 502", code)
+	}
+	for _, l := range out.lines() {
+		if strings.Contains(l, `"passive: server ejected"`) && strings.Contains(l, `"`+other+`"`) {
+			dead = other // round robin began with the second server
+		}
 	}
 
 	want := map[string]map[string]any{
