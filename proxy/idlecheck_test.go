@@ -136,7 +136,7 @@ pools:
 // is not an unsolicited answer on an idle connection.
 func TestIdleCheckLeavesTunnelsAlone(t *testing.T) {
 	const burst = 32 << 20 // more than the sockets on the way hold: some waits unread at lb
-	o := startScriptedOrigin(t, func(c net.Conn, req *http.Request, n int) {
+	o := startScriptedOrigin(t, func(c net.Conn, req *http.Request, _ int) {
 		if !strings.EqualFold(req.Header.Get("Upgrade"), "echo") {
 			answerText(c, "no")
 			return
