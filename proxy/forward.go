@@ -178,13 +178,16 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 			cw.Release()
 			resp.Header.SetContentLength(len(resp.Body()))
 			h.countCompressed(st.coding, len(body), len(resp.Body()))
+			rl.discard()
 		} else {
-			resp.SetBody(body)
+			// The body stays in the relay's buffer, not copied: the relay
+			// lives on until fasthttp has written the response.
+			resp.SetBodyRaw(body)
 			if cl := rl.resp.Header.ContentLength(); req.Header.IsHead() && cl >= 0 {
 				resp.Header.SetContentLength(cl) // HEAD: the GET's length
 			}
+			rl.lend(ctx)
 		}
-		rl.discard()
 	}
 	// An upstream "Connection: close" ends the pooled connection, never
 	// the client's; a client's own "Connection: close" ends its own.
