@@ -1,6 +1,8 @@
 package snapshot
 
 import (
+	"crypto/tls"
+	"errors"
 	"net"
 	"runtime"
 	"sync/atomic"
@@ -37,9 +39,10 @@ import (
 // the request went out, so this is safe for any method. Nginx's
 // upstream keepalive and HAProxy's idle connections close a connection on
 // which the server sends while it is idle, in the same spirit. The check
-// is one non-blocking MSG_PEEK receive per reused connection; it is done
-// on plain connections only (under TLS the bytes waiting may be the
-// server's TLS records, such as session tickets) and never on a tunnel's.
+// is one non-blocking MSG_PEEK receive per reused connection. Under TLS,
+// bytes waiting may be TLS's own messages (a session ticket, a key
+// update), which leave the connection fit: only then is a TLS read tried,
+// bounded by a millisecond, to tell them from data. Never on a tunnel's.
 type serverConn struct {
 	net.Conn
 	idle time.Duration
@@ -47,6 +50,7 @@ type serverConn struct {
 	// socket for the check (nil: no check).
 	dial  func() (net.Conn, syscall.RawConn, error)
 	raw   syscall.RawConn
+	tls   bool // c.Conn is a *tls.Conn over raw
 	stats *metrics.ServerStats
 	state atomic.Uint32 // a connState
 	// The addresses, which fasthttp's client reads at every response
@@ -76,6 +80,7 @@ func newServerConn(dial func() (net.Conn, syscall.RawConn, error), idle time.Dur
 	}
 	c := &serverConn{Conn: nc, idle: idle, dial: dial, raw: raw, stats: stats,
 		local: nc.LocalAddr(), remote: nc.RemoteAddr()}
+	_, c.tls = nc.(*tls.Conn)
 	c.peekFn = c.peek
 	return c, nil
 }
@@ -126,6 +131,11 @@ func (c *serverConn) checkIdle() error {
 	}
 	var reason int
 	switch {
+	case c.peekN > 0 && c.tls:
+		var fit bool
+		if reason, fit = c.readTLS(); fit {
+			return nil
+		}
 	case c.peekN > 0:
 		reason = metrics.DiscardUnsolicited
 	case c.peekErr == syscall.EAGAIN:
@@ -140,8 +150,34 @@ func (c *serverConn) checkIdle() error {
 		return err
 	}
 	c.Conn, c.raw = nc, raw
+	_, c.tls = nc.(*tls.Conn)
 	c.local, c.remote = nc.LocalAddr(), nc.RemoteAddr()
 	return nil
+}
+
+// tlsGrace bounds the TLS read of the idle check: long enough for the
+// rest of a record whose start is waiting, short enough not to matter on
+// the rare reuse that needs it.
+const tlsGrace = time.Millisecond
+
+// readTLS takes in what waits on a TLS connection without waiting for
+// more than tlsGrace: TLS's own messages are handled by crypto/tls and
+// leave the connection fit; data, a close_notify or an error do not. A
+// read that times out leaves a tls.Conn usable (the deadline is the
+// next read's to set again).
+func (c *serverConn) readTLS() (reason int, fit bool) {
+	if err := c.Conn.SetReadDeadline(deadline.After(tlsGrace)); err != nil {
+		return metrics.DiscardClosed, false
+	}
+	n, err := c.Conn.Read(c.peekBuf[:])
+	var ne net.Error
+	switch {
+	case n > 0:
+		return metrics.DiscardUnsolicited, false
+	case errors.As(err, &ne) && ne.Timeout():
+		return 0, true
+	}
+	return metrics.DiscardClosed, false
 }
 
 // peek looks for one waiting byte without taking it and without waiting.

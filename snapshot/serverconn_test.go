@@ -1,7 +1,14 @@
 package snapshot
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
+	"math/big"
 	"net"
 	"syscall"
 	"testing"
@@ -51,6 +58,42 @@ func loopbackDial(t testing.TB) (func() (net.Conn, syscall.RawConn, error), <-ch
 		}
 		return deadline.New(c), rc, nil
 	}, accepted
+}
+
+// tlsLoopbackDial is loopbackDial under TLS (1.3, whose server sends
+// session tickets after the handshake); the server side of each
+// connection is a *tls.Conn, its handshake done.
+func tlsLoopbackDial(t *testing.T) (func() (net.Conn, syscall.RawConn, error), <-chan net.Conn) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "server"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	plain, accepted := loopbackDial(t)
+	tlsAccepted := make(chan net.Conn, 16)
+	go func() {
+		for c := range accepted {
+			tc := tls.Server(c, srvCfg)
+			if tc.Handshake() == nil {
+				tlsAccepted <- tc
+			}
+		}
+	}()
+	return func() (net.Conn, syscall.RawConn, error) {
+		nc, raw, err := plain()
+		if err != nil {
+			return nil, nil, err
+		}
+		tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true})
+		if err := tc.Handshake(); err != nil {
+			return nil, nil, err
+		}
+		return tc, raw, nil
+	}, tlsAccepted
 }
 
 func exchange(t *testing.T, c *serverConn, srv net.Conn, req, resp string) {
@@ -148,6 +191,76 @@ func TestServerConnReplacesAMisusedConnection(t *testing.T) {
 			}
 			if n := stats.Discarded[tc.reason].Load(); n != 1 {
 				t.Fatalf("discarded for %s: %d, want 1", metrics.DiscardNames[tc.reason], n)
+			}
+		})
+	}
+}
+
+// TestServerConnUnderTLS: TLS's own messages (session tickets) waiting
+// on a pooled connection leave it in use; data the server sent unasked,
+// or its close_notify, replace it.
+func TestServerConnUnderTLS(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		misuse   func(net.Conn)
+		replaced bool
+		reason   int
+	}{
+		{"clean", func(net.Conn) {}, false, 0},
+		{"unsolicited data", func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 200 OK\r\n")) }, true, metrics.DiscardUnsolicited},
+		{"close_notify", func(c net.Conn) { c.Close() }, true, metrics.DiscardClosed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dial, accepted := tlsLoopbackDial(t)
+			var stats metrics.ServerStats
+			c, err := newServerConn(dial, time.Minute, &stats)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if !c.tls {
+				t.Fatal("not seen as TLS")
+			}
+			first := next(t, accepted)
+			for range 2 {
+				exchange(t, c, first, "request", "answer")
+			}
+			tc.misuse(first)
+			time.Sleep(50 * time.Millisecond)
+			srv := first
+			if tc.replaced {
+				if _, err := c.Write([]byte("again")); err != nil {
+					t.Fatalf("write: %v", err)
+				}
+				srv = next(t, accepted)
+				got := make([]byte, 5)
+				if _, err := io.ReadFull(srv, got); err != nil || string(got) != "again" {
+					t.Fatalf("fresh connection got %q, %v", got, err)
+				}
+				if _, err := srv.Write([]byte("fresh")); err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 5)
+				if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "fresh" {
+					t.Fatalf("read %q, %v", buf, err)
+				}
+				if n := stats.Discarded[tc.reason].Load(); n != 1 {
+					t.Fatalf("discarded for %s: %d, want 1", metrics.DiscardNames[tc.reason], n)
+				}
+				return
+			}
+			// The TLS read finds nothing within its grace (what it
+			// does when only TLS's own messages waited) and the
+			// connection goes on: the deadline it set is the next
+			// read's to move.
+			if _, fit := c.readTLS(); !fit {
+				t.Fatal("a quiet TLS connection read as unfit")
+			}
+			exchange(t, c, srv, "request", "answer")
+			select {
+			case <-accepted:
+				t.Fatal("a fit TLS connection was replaced")
+			case <-time.After(50 * time.Millisecond):
 			}
 		})
 	}

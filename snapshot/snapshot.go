@@ -202,23 +202,21 @@ func newClient(addr string, pc *config.Pool, tlsCfg *tls.Config, stats *metrics.
 		connTLS = clientTLSFor(tlsCfg, addr)
 	}
 	// dial opens a connection to the server: a TCP socket with lazily
-	// armed deadlines, under TLS when the pool has it. The socket comes
-	// back too, for the idle check, for plain connections only: under TLS
-	// the bytes waiting may be the server's TLS records (session tickets
-	// come after the handshake), not an answer nobody asked for.
+	// armed deadlines, under TLS when the pool has it, and the socket, for
+	// the idle check.
 	dial := func() (net.Conn, syscall.RawConn, error) {
 		raw, err := dialer.DialDualStackTimeout(addr, connect)
 		if err != nil {
 			return nil, nil, err
 		}
+		sc, err := raw.(syscall.Conn).SyscallConn()
+		if err != nil {
+			raw.Close()
+			return nil, nil, err
+		}
 		// Under TLS, so that a deadline resumed is never seen by it.
 		var c net.Conn = deadline.New(raw)
 		if connTLS == nil {
-			sc, err := raw.(syscall.Conn).SyscallConn()
-			if err != nil {
-				raw.Close()
-				return nil, nil, err
-			}
 			return c, sc, nil
 		}
 		// TLS inside Dial: fasthttp (and the tunnel, which dials
@@ -231,7 +229,7 @@ func newClient(addr string, pc *config.Pool, tlsCfg *tls.Config, stats *metrics.
 		if err != nil {
 			return nil, nil, err
 		}
-		return c, nil, nil
+		return c, sc, nil
 	}
 	return &fasthttp.HostClient{
 		Addr: addr,
