@@ -66,6 +66,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecoder -fuzztime=$(FUZZTIME) ./backend/jsonstream/
 	$(GO) test -run='^$$' -fuzz=FuzzAnswer -fuzztime=$(FUZZTIME) ./discovery/
 	$(GO) test -run='^$$' -fuzz=FuzzScanner -fuzztime=$(FUZZTIME) ./edge/
+	$(GO) test -run='^$$' -fuzz=FuzzBodyLength -fuzztime=$(FUZZTIME) ./bench/floor/
 	$(GO) test -run='^$$' -fuzz=FuzzListener -fuzztime=$(FUZZTIME) ./edge/
 	$(GO) test -run='^$$' -fuzz=FuzzHasDotSegment -fuzztime=$(FUZZTIME) ./proxy/
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./logging/accesslog/
