@@ -21,7 +21,7 @@ type scriptedOrigin struct {
 	conns atomic.Int32
 }
 
-func startScriptedOrigin(t *testing.T, answer func(c net.Conn, req *http.Request, n int)) *scriptedOrigin {
+func startScriptedOrigin(t *testing.T, answer func(c net.Conn, req *http.Request)) *scriptedOrigin {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -44,19 +44,53 @@ func startScriptedOrigin(t *testing.T, answer func(c net.Conn, req *http.Request
 				defer wg.Done()
 				defer c.Close()
 				br := bufio.NewReader(c)
-				for n := 1; ; n++ {
+				for {
 					_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 					req, err := http.ReadRequest(br)
 					if err != nil {
 						return
 					}
 					_, _ = io.Copy(io.Discard, req.Body)
-					answer(c, req, n)
+					answer(c, req)
 				}
 			}()
 		}
 	}()
 	return o
+}
+
+// lbInFront starts lb with one pool of the one server o.
+func lbInFront(t *testing.T, o *scriptedOrigin) *lbUnderTest {
+	t.Helper()
+	return startLB(t, `listeners: [{address: 127.0.0.1:0}]
+log: {level: warn, output: stderr, access: {enabled: false}}
+routes: [{pool: web}]
+pools:
+  web:
+    timeouts: {connect: 1s, response: 2s}
+    servers: [{address: `+o.addr+`}]
+`)
+}
+
+// landed waits for an origin's signal that it sent or closed something
+// on its own, then a little for loopback to deliver it.
+func landed(t *testing.T, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the origin never misbehaved")
+	}
+	time.Sleep(50 * time.Millisecond)
+}
+
+// await is an origin's wait for the test's go-ahead, bounded so that a
+// failed test never leaves the origin's goroutine behind.
+func await(ch <-chan struct{}) {
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+	}
 }
 
 func answerText(c net.Conn, body string) {
@@ -69,25 +103,21 @@ func answerText(c net.Conn, body string) {
 // connection (FASTHTTP.md, response-queue poisoning), nor shift every
 // later answer on that connection by one.
 func TestUnsolicitedAnswerNeverReachesNextClient(t *testing.T) {
-	o := startScriptedOrigin(t, func(c net.Conn, req *http.Request, n int) {
+	relayed, sent := make(chan struct{}), make(chan struct{})
+	o := startScriptedOrigin(t, func(c net.Conn, req *http.Request) {
 		answerText(c, "answer to "+req.URL.Path)
 		if req.URL.Path == "/twice" {
-			time.Sleep(50 * time.Millisecond)
+			await(relayed) // lb has read the first answer whole and pooled the connection
 			answerText(c, "UNSOLICITED")
+			close(sent)
 		}
 	})
-	lb := startLB(t, `listeners: [{address: 127.0.0.1:0}]
-log: {level: warn, output: stderr, access: {enabled: false}}
-routes: [{pool: web}]
-pools:
-  web:
-    timeouts: {connect: 1s, response: 2s}
-    servers: [{address: `+o.addr+`}]
-`)
+	lb := lbInFront(t, o)
 	if b := string(get(t, lb.addr, "/twice").Body()); b != "answer to /twice" {
 		t.Fatalf("first answer %q", b)
 	}
-	time.Sleep(300 * time.Millisecond) // the second answer lands on the idle pooled connection
+	close(relayed)
+	landed(t, sent) // on the idle pooled connection
 	for i := range 5 {
 		path := fmt.Sprintf("/next%d", i)
 		if b := string(get(t, lb.addr, path).Body()); b != "answer to "+path {
@@ -105,26 +135,25 @@ pools:
 // which lb may not retry once sent: the close is seen before the request
 // is written, and a fresh connection carries it.
 func TestServerClosedIdleConnectionIsReplaced(t *testing.T) {
-	o := startScriptedOrigin(t, func(c net.Conn, req *http.Request, n int) {
+	relayed, closed := make(chan struct{}), make(chan struct{})
+	o := startScriptedOrigin(t, func(c net.Conn, req *http.Request) {
 		answerText(c, "ok "+req.Method)
-		time.Sleep(20 * time.Millisecond)
-		c.Close() // the next read in the origin's loop fails: the goroutine ends
+		await(relayed) // lb has pooled the connection
+		c.Close()      // the next read in the origin's loop fails: the goroutine ends
+		select {
+		case closed <- struct{}{}:
+		case <-time.After(10 * time.Second):
+		}
 	})
-	lb := startLB(t, `listeners: [{address: 127.0.0.1:0}]
-log: {level: warn, output: stderr, access: {enabled: false}}
-routes: [{pool: web}]
-pools:
-  web:
-    timeouts: {connect: 1s, response: 2s}
-    servers: [{address: `+o.addr+`}]
-`)
+	lb := lbInFront(t, o)
 	c := dialRaw(t, lb.addr)
 	for i := range 3 {
 		resp := c.mustDo("POST /form HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\nhello")
 		if resp.StatusCode() != 200 || string(resp.Body()) != "ok POST" {
 			t.Fatalf("POST %d: %d %q", i+1, resp.StatusCode(), resp.Body())
 		}
-		time.Sleep(150 * time.Millisecond)
+		relayed <- struct{}{} // the origin's goroutine for this connection waits for it
+		landed(t, closed)
 	}
 	if n := o.conns.Load(); n != 3 {
 		t.Fatalf("server saw %d connections, want 3", n)
@@ -136,7 +165,7 @@ pools:
 // is not an unsolicited answer on an idle connection.
 func TestIdleCheckLeavesTunnelsAlone(t *testing.T) {
 	const burst = 32 << 20 // more than the sockets on the way hold: some waits unread at lb
-	o := startScriptedOrigin(t, func(c net.Conn, req *http.Request, _ int) {
+	o := startScriptedOrigin(t, func(c net.Conn, req *http.Request) {
 		if !strings.EqualFold(req.Header.Get("Upgrade"), "echo") {
 			answerText(c, "no")
 			return
@@ -152,14 +181,7 @@ func TestIdleCheckLeavesTunnelsAlone(t *testing.T) {
 		fmt.Fprintf(c, "echo %s", buf[:n])
 		time.Sleep(time.Second) // the client reads it all
 	})
-	lb := startLB(t, `listeners: [{address: 127.0.0.1:0}]
-log: {level: warn, output: stderr, access: {enabled: false}}
-routes: [{pool: web}]
-pools:
-  web:
-    timeouts: {connect: 1s, response: 2s}
-    servers: [{address: `+o.addr+`}]
-`)
+	lb := lbInFront(t, o)
 	c := dialRaw(t, lb.addr)
 	resp := c.mustDo("GET /ws HTTP/1.1\r\nHost: example.com\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
 	if resp.StatusCode() != 101 {

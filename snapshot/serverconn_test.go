@@ -96,10 +96,16 @@ func tlsLoopbackDial(t *testing.T) (func() (net.Conn, syscall.RawConn, error), <
 	}, tlsAccepted
 }
 
-func exchange(t *testing.T, c *serverConn, srv net.Conn, req, resp string) {
+// exchange writes req on c, checks the server side reads it, answers
+// resp and checks c reads that. srv is the server side, or nil for the
+// next connection accepted (one that replaced the first).
+func exchange(t *testing.T, c *serverConn, srv net.Conn, accepted <-chan net.Conn, req, resp string) {
 	t.Helper()
 	if _, err := c.Write([]byte(req)); err != nil {
 		t.Fatalf("write: %v", err)
+	}
+	if srv == nil {
+		srv = next(t, accepted)
 	}
 	got := make([]byte, len(req))
 	if _, err := io.ReadFull(srv, got); err != nil || string(got) != req {
@@ -126,26 +132,68 @@ func next(t *testing.T, accepted <-chan net.Conn) net.Conn {
 	}
 }
 
-func TestServerConnKeepsACleanConnection(t *testing.T) {
-	dial, accepted := loopbackDial(t)
-	var stats metrics.ServerStats
-	c, err := newServerConn(dial, time.Minute, &stats)
+// open dials a serverConn and its server side.
+func open(t *testing.T, dial func() (net.Conn, syscall.RawConn, error), accepted <-chan net.Conn) (*serverConn, net.Conn, *metrics.ServerStats) {
+	t.Helper()
+	stats := new(metrics.ServerStats)
+	c, err := newServerConn(dial, time.Minute, stats)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	srv := next(t, accepted)
-	for range 3 {
-		exchange(t, c, srv, "request", "answer")
+	t.Cleanup(func() { c.Close() })
+	return c, next(t, accepted), stats
+}
+
+// waitWaiting waits until bytes, a FIN or a reset the server sent have
+// reached c's socket: what the idle check looks for.
+func waitWaiting(t *testing.T, c *serverConn) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		c.peekN, c.peekErr = 0, 0
+		if err := c.raw.Control(c.peekFn); err != nil {
+			t.Fatal(err)
+		}
+		if c.peekN > 0 || c.peekErr != syscall.EAGAIN {
+			return
+		}
 	}
+	t.Fatal("nothing from the server reached the connection")
+}
+
+// expectReplaced: the next exchange on c goes over a fresh connection,
+// and the old one was counted as discarded for reason.
+func expectReplaced(t *testing.T, c *serverConn, accepted <-chan net.Conn, stats *metrics.ServerStats, reason int) {
+	t.Helper()
+	before := c.LocalAddr().String()
+	exchange(t, c, nil, accepted, "again", "fresh answer")
+	if c.LocalAddr().String() == before {
+		t.Fatal("addresses not those of the fresh connection")
+	}
+	if n := stats.Discarded[reason].Load(); n != 1 {
+		t.Fatalf("discarded for %s: %d, want 1", metrics.DiscardNames[reason], n)
+	}
+}
+
+// expectKept: no connection was opened in place of the first.
+func expectKept(t *testing.T, accepted <-chan net.Conn, stats *metrics.ServerStats) {
+	t.Helper()
 	select {
 	case <-accepted:
-		t.Fatal("a clean connection was replaced")
+		t.Fatal("the connection was replaced")
 	case <-time.After(50 * time.Millisecond):
 	}
 	if n := stats.Discarded[metrics.DiscardUnsolicited].Load() + stats.Discarded[metrics.DiscardClosed].Load(); n != 0 {
 		t.Fatalf("%d discarded", n)
 	}
+}
+
+func TestServerConnKeepsACleanConnection(t *testing.T) {
+	dial, accepted := loopbackDial(t)
+	c, srv, stats := open(t, dial, accepted)
+	for range 3 {
+		exchange(t, c, srv, nil, "request", "answer")
+	}
+	expectKept(t, accepted, stats)
 }
 
 func TestServerConnReplacesAMisusedConnection(t *testing.T) {
@@ -160,110 +208,51 @@ func TestServerConnReplacesAMisusedConnection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dial, accepted := loopbackDial(t)
-			var stats metrics.ServerStats
-			c, err := newServerConn(dial, time.Minute, &stats)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			first := next(t, accepted)
-			exchange(t, c, first, "one", "answer one")
+			c, first, stats := open(t, dial, accepted)
+			exchange(t, c, first, nil, "one", "answer one")
 			tc.misuse(first)
-			time.Sleep(50 * time.Millisecond) // the bytes or the FIN arrive
-			before := c.LocalAddr().String()
-			if _, err := c.Write([]byte("two")); err != nil {
-				t.Fatalf("write on the replaced connection: %v", err)
-			}
-			second := next(t, accepted)
-			got := make([]byte, 3)
-			if _, err := io.ReadFull(second, got); err != nil || string(got) != "two" {
-				t.Fatalf("fresh connection got %q, %v", got, err)
-			}
-			if c.LocalAddr().String() == before {
-				t.Fatal("addresses not those of the fresh connection")
-			}
-			if _, err := second.Write([]byte("answer two")); err != nil {
-				t.Fatal(err)
-			}
-			buf := make([]byte, 10)
-			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "answer two" {
-				t.Fatalf("read %q, %v", buf, err)
-			}
-			if n := stats.Discarded[tc.reason].Load(); n != 1 {
-				t.Fatalf("discarded for %s: %d, want 1", metrics.DiscardNames[tc.reason], n)
-			}
+			waitWaiting(t, c)
+			expectReplaced(t, c, accepted, stats, tc.reason)
 		})
 	}
 }
 
-// TestServerConnUnderTLS: TLS's own messages (session tickets) waiting
-// on a pooled connection leave it in use; data the server sent unasked,
-// or its close_notify, replace it.
+// TestServerConnUnderTLS: data the server sent unasked, or its
+// close_notify, replace a TLS connection; a TLS read that finds nothing
+// within its grace (what it does when only TLS's own messages, such as
+// session tickets, waited) leaves it in use.
 func TestServerConnUnderTLS(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		misuse   func(net.Conn)
-		replaced bool
-		reason   int
+		name   string
+		misuse func(net.Conn)
+		reason int
 	}{
-		{"clean", func(net.Conn) {}, false, 0},
-		{"unsolicited data", func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 200 OK\r\n")) }, true, metrics.DiscardUnsolicited},
-		{"close_notify", func(c net.Conn) { c.Close() }, true, metrics.DiscardClosed},
+		{"unsolicited data", func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 200 OK\r\n")) }, metrics.DiscardUnsolicited},
+		{"close_notify", func(c net.Conn) { c.Close() }, metrics.DiscardClosed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dial, accepted := tlsLoopbackDial(t)
-			var stats metrics.ServerStats
-			c, err := newServerConn(dial, time.Minute, &stats)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c, first, stats := open(t, dial, accepted)
 			if !c.tls {
 				t.Fatal("not seen as TLS")
 			}
-			first := next(t, accepted)
-			for range 2 {
-				exchange(t, c, first, "request", "answer")
-			}
+			exchange(t, c, first, nil, "request", "answer")
 			tc.misuse(first)
-			time.Sleep(50 * time.Millisecond)
-			srv := first
-			if tc.replaced {
-				if _, err := c.Write([]byte("again")); err != nil {
-					t.Fatalf("write: %v", err)
-				}
-				srv = next(t, accepted)
-				got := make([]byte, 5)
-				if _, err := io.ReadFull(srv, got); err != nil || string(got) != "again" {
-					t.Fatalf("fresh connection got %q, %v", got, err)
-				}
-				if _, err := srv.Write([]byte("fresh")); err != nil {
-					t.Fatal(err)
-				}
-				buf := make([]byte, 5)
-				if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "fresh" {
-					t.Fatalf("read %q, %v", buf, err)
-				}
-				if n := stats.Discarded[tc.reason].Load(); n != 1 {
-					t.Fatalf("discarded for %s: %d, want 1", metrics.DiscardNames[tc.reason], n)
-				}
-				return
-			}
-			// The TLS read finds nothing within its grace (what it
-			// does when only TLS's own messages waited) and the
-			// connection goes on: the deadline it set is the next
-			// read's to move.
-			if _, fit := c.readTLS(); !fit {
-				t.Fatal("a quiet TLS connection read as unfit")
-			}
-			exchange(t, c, srv, "request", "answer")
-			select {
-			case <-accepted:
-				t.Fatal("a fit TLS connection was replaced")
-			case <-time.After(50 * time.Millisecond):
-			}
+			waitWaiting(t, c)
+			expectReplaced(t, c, accepted, stats, tc.reason)
 		})
 	}
+	t.Run("quiet", func(t *testing.T) {
+		dial, accepted := tlsLoopbackDial(t)
+		c, srv, stats := open(t, dial, accepted)
+		exchange(t, c, srv, nil, "request", "answer")
+		if _, fit := c.readTLS(); !fit {
+			t.Fatal("a quiet TLS connection read as unfit")
+		}
+		// The deadline readTLS set is the next read's to move.
+		exchange(t, c, srv, nil, "request", "answer")
+		expectKept(t, accepted, stats)
+	})
 }
 
 // TestServerConnChecksOnlyBetweenExchanges: bytes that arrive while a
@@ -272,45 +261,32 @@ func TestServerConnUnderTLS(t *testing.T) {
 // was read begins a new exchange; nor on a tunnel, at any time.
 func TestServerConnChecksOnlyBetweenExchanges(t *testing.T) {
 	dial, accepted := loopbackDial(t)
-	var stats metrics.ServerStats
-	c, err := newServerConn(dial, time.Minute, &stats)
-	if err != nil {
-		t.Fatal(err)
+	c, srv, stats := open(t, dial, accepted)
+	write := func(w io.Writer, b string) {
+		t.Helper()
+		if _, err := w.Write([]byte(b)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	defer c.Close()
-	srv := next(t, accepted)
-	if _, err := c.Write([]byte("head")); err != nil {
-		t.Fatal(err)
+	read := func(want string) {
+		t.Helper()
+		buf := make([]byte, len(want))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != want {
+			t.Fatalf("read %q, %v; want %q", buf, err, want)
+		}
 	}
-	if _, err := srv.Write([]byte("early answer")); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond)
-	if _, err := c.Write([]byte("body")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 12)
-	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "early answer" {
-		t.Fatalf("read %q, %v", buf, err)
-	}
+	write(c, "head")
+	write(srv, "early answer")
+	waitWaiting(t, c)
+	write(c, "body")
+	read("early answer")
 
 	c.Tunnel()
-	if _, err := srv.Write([]byte("server first")); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond)
-	if _, err := c.Write([]byte("client")); err != nil {
-		t.Fatal(err)
-	}
-	buf = make([]byte, 12)
-	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "server first" {
-		t.Fatalf("tunnel read %q, %v", buf, err)
-	}
-	select {
-	case <-accepted:
-		t.Fatal("the connection was replaced")
-	case <-time.After(50 * time.Millisecond):
-	}
+	write(srv, "server first")
+	waitWaiting(t, c)
+	write(c, "client")
+	read("server first")
+	expectKept(t, accepted, stats)
 }
 
 // BenchmarkIdleCheck is the check's cost on every reuse of a pooled
