@@ -126,7 +126,7 @@ func main() {
 	direct := &target{name: "direct", url: "http://" + origins[0], pids: func() []int { return nil }, stop: func() {}}
 	// The Go floor (bench/floor) runs on the keep-alive GETs only, the
 	// one thing it can relay; it stays out of the idle-connection test.
-	floor, err := startFloor(dir, *proxyCPU, filepath.Join(bins, "floor"), origins)
+	floor, err := startReference(dir, *proxyCPU, filepath.Join(bins, "floor"), "floor", origins)
 	if err != nil {
 		fatalf("%v", err)
 	}
@@ -135,7 +135,9 @@ func main() {
 		func() (*target, error) { return startNginx(dir, *proxyCPU, origins) },
 		func() (*target, error) { return startHAProxy(dir, *proxyCPU, origins) },
 		func() (*target, error) { return startLB(dir, *proxyCPU, *lbExe, origins) },
-		func() (*target, error) { return startBare(dir, *proxyCPU, filepath.Join(bins, "bare"), origins) },
+		func() (*target, error) {
+			return startReference(dir, *proxyCPU, filepath.Join(bins, "bare"), "fasthttp", origins)
+		},
 	}
 	var targets []*target
 	stopAll := func() {

@@ -301,45 +301,27 @@ pools:
 		stop: func() { killGroup(cmd) }}, nil
 }
 
-// startBare starts the featureless fasthttp proxy (bench/bare).
-func startBare(dir, cpu, exe string, origins []string) (*target, error) {
+// startReference starts one of the reference programs that take -addr
+// and -origins: bench/bare (the featureless fasthttp proxy, target
+// "fasthttp") or bench/floor (the Go floor, a byte relay, target
+// "floor"). exe is named for the program.
+func startReference(dir, cpu, exe, name string, origins []string) (*target, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd, err := startProc(cpu, []string{"GOMAXPROCS=1"}, filepath.Join(dir, "bare.log"), exe, "-addr", addr, "-origins", strings.Join(origins, ","))
+	prog := filepath.Base(exe)
+	cmd, err := startProc(cpu, []string{"GOMAXPROCS=1"}, filepath.Join(dir, prog+".log"), exe, "-addr", addr, "-origins", strings.Join(origins, ","))
 	if err != nil {
 		return nil, err
 	}
 	if err := waitListening(addr); err != nil {
 		killGroup(cmd)
-		return nil, fmt.Errorf("bare: %w", err)
+		return nil, fmt.Errorf("%s: %w", prog, err)
 	}
 	pid := cmd.Process.Pid
-	return &target{name: "fasthttp", url: "http://" + addr,
-		pids: func() []int { return []int{pid} },
-		stop: func() { killGroup(cmd) }}, nil
-}
-
-// startFloor starts the Go floor (bench/floor): a byte relay with no
-// features, the least any Go proxy can cost.
-func startFloor(dir, cpu, exe string, origins []string) (*target, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd, err := startProc(cpu, []string{"GOMAXPROCS=1"}, filepath.Join(dir, "floor.log"), exe, "-addr", addr, "-origins", strings.Join(origins, ","))
-	if err != nil {
-		return nil, err
-	}
-	if err := waitListening(addr); err != nil {
-		killGroup(cmd)
-		return nil, fmt.Errorf("floor: %w", err)
-	}
-	pid := cmd.Process.Pid
-	return &target{name: "floor", url: "http://" + addr,
+	return &target{name: name, url: "http://" + addr,
 		pids: func() []int { return []int{pid} },
 		stop: func() { killGroup(cmd) }}, nil
 }
