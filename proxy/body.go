@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"sync"
@@ -60,7 +61,13 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 // the body stream has returned io.EOF. out is valid until the response has
 // been written, which ends with Close.
 type relay struct {
-	resp fasthttp.Response        // the server's response
+	resp fasthttp.Response // the server's response
+	// The server's connection the body is read from (exchange), until
+	// endStream gives it back: nil when there is none.
+	hc   *fasthttp.HostClient
+	cc   conn
+	br   *bufio.Reader
+	eof  bool                     // the body was read to its end
 	srv  *balancer.Server         // nil once released
 	out  *fasthttp.ResponseHeader // nil: no trailers to relay
 	ops  *HeaderOps               // the pool's response header edits
@@ -98,17 +105,37 @@ func (r *relay) readWhole(head bool) error {
 	if n != cl || (err != io.ErrUnexpectedEOF && err != io.EOF) {
 		return errShortBody
 	}
-	if err := r.resp.CloseBodyStream(); err != nil {
+	r.eof = true
+	if err := r.endStream(); err != nil {
 		return err
 	}
 	r.resp.SetBodyRaw(b[:n])
 	return nil
 }
 
+// endStream closes the body stream and gives the server's connection
+// back: to the pool when the body was read to its end and the server
+// keeps the connection, else closed (a body cut short leaves unread
+// bytes; a body delimited by the close leaves none to reuse).
+func (r *relay) endStream() error {
+	err := r.resp.CloseBodyStream()
+	if r.cc != nil {
+		discard := !r.eof || r.resp.ConnectionClose() || r.resp.Header.ContentLength() == -2
+		r.hc.ReleaseReader(r.br)
+		releaseConn(r.hc, r.cc, discard)
+		r.hc, r.cc, r.br = nil, nil, nil
+	}
+	r.eof = false
+	return err
+}
+
 // Read reads the server's body, and at its end relays its trailers.
 func (r *relay) Read(p []byte) (int, error) {
 	n, err := r.resp.BodyStream().Read(p)
 	r.n += int64(n)
+	if err == io.EOF {
+		r.eof = true
+	}
 	if err == io.EOF && r.out != nil {
 		copyTrailers(r.out, r.resp.Header.TrailerHeader(), true, r.ops.dropTrailer)
 		r.out = nil
@@ -120,7 +147,7 @@ func (r *relay) Read(p []byte) (int, error) {
 // back to the pool, or is closed if the body was cut short), the slot is
 // released, and the relay is recycled.
 func (r *relay) Close() error {
-	err := r.resp.CloseBodyStream()
+	err := r.endStream()
 	r.release()
 	if r.stats != nil {
 		r.stats.BytesOut.Add(uint64(r.n))

@@ -17,57 +17,28 @@ import (
 // hasHost says whether the client sent a Host field.
 func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, pool *Pool, pathQuery []byte, hasHost bool) {
 	req := &ctx.Request
-	up := &st.up
-	up.Reset()
-	// Special-header handling off: fasthttp writes the fields exactly as
-	// added, in order, and frames the body itself.
-	up.Header.DisableNormalizing()
-	up.Header.DisableSpecialHeader()
-	up.Header.SetMethodBytes(req.Header.Method())
-	up.UseHostHeader = true
 	st.stickyID = nil
 	if pool.Sticky != nil {
 		st.stickyID = balancer.RequestCookie(&req.Header, str(pool.Sticky.Cookie))
 	}
 	st.coding = st.negotiate(&req.Header)
 	st.offload = st.coding != compress.Identity && st.route.Compression.Offload
-	st.copyRequestHeaders(ctx, snap, pool, hasHost)
 
 	// The body: small ones are read whole and can be sent again on a
 	// retry; larger or chunked ones stream to the server once, within
-	// the listener's max_body_bytes.
-	//
-	// Trailers: the names the client announced are announced to the
-	// server. A streamed body's trailer fields are copied when it ends
-	// (limitedBody); a body read whole has them already, and fasthttp
-	// sends a body with announced trailers chunked, trailers after it.
+	// the listener's max_body_bytes. A body read whole, with no trailer
+	// fields, goes out after a head lb writes itself (exchange).
 	rp := &pool.Retry
-	ops := &pool.RequestHeaders
+	var body []byte
 	replayable := true
-	if req.IsBodyStream() {
-		if cl := req.Header.ContentLength(); cl >= 0 && cl <= rp.MaxBodyBytes {
-			up.SetBodyRaw(req.Body())
-		} else {
-			st.body = limitedBody{r: ctx.RequestBodyStream(), left: st.maxBody}
-			if cl == -1 { // chunked: trailers may follow
-				st.body.in, st.body.out = &req.Header, &up.Header
-				st.body.s, st.body.ops = &st.scratch, ops
-				st.announceRequestTrailers(&req.Header, ops)
-			}
-			up.SetBodyStream(&st.body, cl)
-			replayable = false
-		}
+	st.writesHead = writesHead(req, rp.MaxBodyBytes)
+	if st.writesHead {
+		body = req.Body()
+		replayable = len(body) <= rp.MaxBodyBytes
+		st.bytesIn = len(body)
+		st.buildHead(ctx, snap, pool, pathQuery, hasHost, len(body))
 	} else {
-		up.SetBodyRaw(req.Body())
-		replayable = len(req.Body()) <= rp.MaxBodyBytes
-		if len(req.Header.PeekTrailerKeys()) > 0 {
-			st.announceRequestTrailers(&req.Header, ops)
-			copyTrailers(&up.Header, req.Header.TrailerHeader(), false, func(k []byte) bool { return st.dropRequest(k, ops) })
-		}
-	}
-
-	if st.body.r == nil {
-		st.bytesIn = len(up.Body())
+		replayable = h.buildRequest(ctx, st, snap, pool, pathQuery, hasHost)
 	}
 
 	anyMethod := st.route.RetryNonIdempotent || idempotent(req.Header.Method())
@@ -91,24 +62,16 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		}
 		st.attempt(srv)
 
-		// The upstream URI is absolute so that fasthttp takes the server
-		// from it and the path and query from the bytes received,
-		// unnormalised; UseHostHeader keeps the Host field as written.
-		st.uri = append(st.uri[:0], "http://"...)
-		st.uri = append(st.uri, srv.Addr...)
-		if len(pathQuery) == 0 || pathQuery[0] != '/' {
-			st.uri = append(st.uri, '/')
-		}
-		st.uri = append(st.uri, pathQuery...)
-		up.SetRequestURIBytes(st.uri)
-
 		if rl != nil {
 			rl.discard() // the previous attempt's answer, not sent
 		}
 		rl = h.relays.Get().(*relay)
 		rl.srv = srv
 		t0 := h.now()
-		err = roundTrip(srv, up, &rl.resp, deadline.Sub(t0))
+		err = fasthttp.ErrTimeout
+		if deadline.Sub(t0) > 0 {
+			err = exchange(srv, st, body, rl, req.Header.IsHead())
+		}
 		if err == nil {
 			err = rl.readWhole(req.Header.IsHead())
 		}
@@ -197,6 +160,57 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 	}
 }
 
+// buildRequest builds the request sent upstream as a fasthttp.Request,
+// st.up, for a body that streams or carries trailer fields, which
+// fasthttp frames. It reports whether the request can be sent again.
+func (h *Handler) buildRequest(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, pool *Pool, pathQuery []byte, hasHost bool) (replayable bool) {
+	req := &ctx.Request
+	up := &st.up
+	up.Reset()
+	// Special-header handling off: fasthttp writes the fields exactly as
+	// added, in order, and frames the body itself.
+	up.Header.DisableNormalizing()
+	up.Header.DisableSpecialHeader()
+	up.Header.SetMethodBytes(req.Header.Method())
+	up.UseHostHeader = true
+	st.copyRequestHeaders(ctx, snap, pool, hasHost, &up.Header)
+	st.uri = appendTarget(st.uri[:0], pathQuery)
+	up.SetRequestURIBytes(st.uri)
+
+	// Trailers: the names the client announced are announced to the
+	// server. A streamed body's trailer fields are copied when it ends
+	// (limitedBody); a body read whole has them already, and fasthttp
+	// sends a body with announced trailers chunked, trailers after it.
+	rp := &pool.Retry
+	ops := &pool.RequestHeaders
+	replayable = true
+	if req.IsBodyStream() {
+		if cl := req.Header.ContentLength(); cl >= 0 && cl <= rp.MaxBodyBytes {
+			up.SetBodyRaw(req.Body())
+		} else {
+			st.body = limitedBody{r: ctx.RequestBodyStream(), left: st.maxBody}
+			if cl == -1 { // chunked: trailers may follow
+				st.body.in, st.body.out = &req.Header, &up.Header
+				st.body.s, st.body.ops = &st.scratch, ops
+				st.announceRequestTrailers(&req.Header, ops)
+			}
+			up.SetBodyStream(&st.body, cl)
+			replayable = false
+		}
+	} else {
+		up.SetBodyRaw(req.Body())
+		replayable = len(req.Body()) <= rp.MaxBodyBytes
+		if len(req.Header.PeekTrailerKeys()) > 0 {
+			st.announceRequestTrailers(&req.Header, ops)
+			copyTrailers(&up.Header, req.Header.TrailerHeader(), false, func(k []byte) bool { return st.dropRequest(k, ops) })
+		}
+	}
+	if st.body.r == nil {
+		st.bytesIn = len(up.Body())
+	}
+	return replayable
+}
+
 // announceRequestTrailers announces on the upstream request the trailer
 // names of the client's request in.
 func (st *state) announceRequestTrailers(in *fasthttp.RequestHeader, ops *HeaderOps) {
@@ -257,23 +271,6 @@ func (h *Handler) acquire(ctx *fasthttp.RequestCtx, st *state, pool *Pool) (*bal
 		}
 	}
 	return pool.Acquire(ctx, &st.tried)
-}
-
-// roundTrip forwards one request over a slot taken by acquire, if left
-// is positive: what remains of the retries' time (Nginx
-// proxy_next_upstream_timeout, which stops further attempts and does
-// not cut one short). The slot stays taken: the relay that holds resp
-// gives it back when the response is done with.
-//
-// The exchange itself is bounded by the server connection, between any
-// two reads or writes (timeouts.response, see snapshot's idleConn); a
-// fasthttp timeout would be replaced there at every read anyway, and
-// costs clock reads per request.
-func roundTrip(srv *balancer.Server, req *fasthttp.Request, resp *fasthttp.Response, left time.Duration) error {
-	if left <= 0 {
-		return fasthttp.ErrTimeout
-	}
-	return srv.Client.Do(req, resp)
 }
 
 // idempotent reports whether a method is idempotent (RFC 9110 §9.2.2).

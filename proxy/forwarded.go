@@ -17,12 +17,11 @@ var (
 	commaSpace = []byte(", ")
 )
 
-// copyRequestHeaders fills the upstream request's header from the
+// copyRequestHeaders adds to out the upstream request's fields, from the
 // client's: every field in the order, spelling and bytes received, less
 // the hop-by-hop ones, those named in Connection, those lb manages and
 // those the pool removes or sets; then lb's own and the pool's.
-func (st *state) copyRequestHeaders(ctx *fasthttp.RequestCtx, snap *Snapshot, pool *Pool, hasHost bool) {
-	out := &st.up.Header
+func (st *state) copyRequestHeaders(ctx *fasthttp.RequestCtx, snap *Snapshot, pool *Pool, hasHost bool, out fieldSink) {
 	ops := &pool.RequestHeaders
 
 	st.tokens = st.tokens[:0]

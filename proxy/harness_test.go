@@ -206,11 +206,18 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 // connection closed instead).
 func (r *rawConn) do(raw string) (*fasthttp.Response, error) {
 	r.t.Helper()
+	return r.doHead(raw, false)
+}
+
+// doHead is do for a request that may be a HEAD, whose answer has no
+// body whatever its Content-Length.
+func (r *rawConn) doHead(raw string, head bool) (*fasthttp.Response, error) {
+	r.t.Helper()
 	_ = r.c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := r.c.Write([]byte(raw)); err != nil {
 		return nil, err
 	}
-	resp := &fasthttp.Response{}
+	resp := &fasthttp.Response{SkipBody: head}
 	resp.Header.DisableNormalizing()
 	if err := resp.Read(r.br); err != nil {
 		return nil, err
@@ -221,7 +228,13 @@ func (r *rawConn) do(raw string) (*fasthttp.Response, error) {
 // mustDo is do that fails the test on error.
 func (r *rawConn) mustDo(raw string) *fasthttp.Response {
 	r.t.Helper()
-	resp, err := r.do(raw)
+	return r.mustDoHead(raw, false)
+}
+
+// mustDoHead is doHead that fails the test on error.
+func (r *rawConn) mustDoHead(raw string, head bool) *fasthttp.Response {
+	r.t.Helper()
+	resp, err := r.doHead(raw, head)
 	if err != nil {
 		r.t.Fatalf("request %q: %v", firstLine(raw), err)
 	}

@@ -80,16 +80,19 @@ func (h *Handler) Snapshot() *Snapshot { return h.snap.Load() }
 // owned by one request at a time and must not be copied.
 type state struct {
 	scratch
-	up      fasthttp.Request // the request sent upstream
-	body    limitedBody      // the streamed request body, if any
-	maxBody int64            // the listener's max_body_bytes
-	uri     []byte           // upstream request URI
-	xff     []byte           // X-Forwarded-For value being built
-	xfp     []byte           // trusted X-Forwarded-Proto
-	xfh     []byte           // trusted X-Forwarded-Host
-	ipBuf   []byte           // client IP text
-	id      [32]byte         // generated request ID
-	fields  [20]zap.Field
+	up   fasthttp.Request // the request sent upstream, when fasthttp frames it
+	head headBuf          // the head sent upstream, when lb writes it
+	// writesHead: lb writes the request's head (head), not fasthttp (up).
+	writesHead bool
+	body       limitedBody // the streamed request body, if any
+	maxBody    int64       // the listener's max_body_bytes
+	uri        []byte      // upstream request URI
+	xff        []byte      // X-Forwarded-For value being built
+	xfp        []byte      // trusted X-Forwarded-Proto
+	xfh        []byte      // trusted X-Forwarded-Host
+	ipBuf      []byte      // client IP text
+	id         [32]byte    // generated request ID
+	fields     [20]zap.Field
 
 	// Filled while serving, read by the access log. Byte slices point
 	// into the client's request, which lives until the handler returns.

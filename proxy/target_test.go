@@ -226,3 +226,33 @@ func FuzzSplitTarget(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendTarget(t *testing.T) {
+	for in, want := range map[string]string{
+		"/a?b=1":     "/a?b=1",
+		"/a?b=1#c":   "/a?b=1",
+		"/a#c?d":     "/a",
+		"/a?":        "/a",
+		"/a??":       "/a??",
+		"/a?b?":      "/a?b?",
+		"?q":         "/?q",
+		"":           "/",
+		"//x/%2e%2E": "//x/%2e%2E",
+	} {
+		if got := string(appendTarget([]byte("GET "), []byte(in))); got != "GET "+want {
+			t.Errorf("appendTarget(%q) = %q, want %q", in, got, "GET "+want)
+		}
+	}
+}
+
+// TestHeadBufKeepsFieldsOnOneLine: a CR or LF in a field, which the edge
+// checks keep out of client fields, can never start a new field line.
+func TestHeadBufKeepsFieldsOnOneLine(t *testing.T) {
+	var h headBuf
+	h.AddBytesKV([]byte("X-A"), []byte("1"))
+	h.AddBytesKV([]byte("X-B"), []byte("2\r\nX-Evil: 1"))
+	h.AddBytesKV([]byte("X-C\n"), []byte("3"))
+	if got, want := string(h.b), "X-A: 1\r\nX-B: 2  X-Evil: 1\r\nX-C : 3\r\n"; got != want {
+		t.Fatalf("head %q, want %q", got, want)
+	}
+}

@@ -135,7 +135,7 @@ func (h *Handler) tunnel(ctx *fasthttp.RequestCtx, st *state, pool *Pool, pathQu
 	}
 	// The trusted proxies come from the current snapshot, which is serve's
 	// unless a reload landed in between.
-	st.copyRequestHeaders(ctx, h.snap.Load(), pool, hasHost)
+	st.copyRequestHeaders(ctx, h.snap.Load(), pool, hasHost, &up.Header)
 	offered := st.offeredProtocols()
 	up.Header.AddBytesKV(hConnection, hUpgrade)
 	up.Header.AddBytesKV(hUpgrade, offered)
