@@ -38,7 +38,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		st.bytesIn = len(body)
 		st.buildHead(ctx, snap, pool, pathQuery, hasHost, len(body))
 	} else {
-		replayable = h.buildRequest(ctx, st, snap, pool, pathQuery, hasHost)
+		replayable = st.buildRequest(ctx, snap, pool, pathQuery, hasHost)
 	}
 
 	anyMethod := st.route.RetryNonIdempotent || idempotent(req.Header.Method())
@@ -68,6 +68,10 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 		rl = h.relays.Get().(*relay)
 		rl.srv = srv
 		t0 := h.now()
+		// The retries' time (Nginx proxy_next_upstream_timeout) stops
+		// further attempts and never cuts one short: the exchange itself
+		// is bounded by the server connection (timeouts.response, between
+		// any two reads or writes).
 		err = fasthttp.ErrTimeout
 		if deadline.Sub(t0) > 0 {
 			err = exchange(srv, st, body, rl, req.Header.IsHead())
@@ -163,7 +167,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 // buildRequest builds the request sent upstream as a fasthttp.Request,
 // st.up, for a body that streams or carries trailer fields, which
 // fasthttp frames. It reports whether the request can be sent again.
-func (h *Handler) buildRequest(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, pool *Pool, pathQuery []byte, hasHost bool) (replayable bool) {
+func (st *state) buildRequest(ctx *fasthttp.RequestCtx, snap *Snapshot, pool *Pool, pathQuery []byte, hasHost bool) (replayable bool) {
 	req := &ctx.Request
 	up := &st.up
 	up.Reset()

@@ -86,7 +86,7 @@ type state struct {
 	writesHead bool
 	body       limitedBody // the streamed request body, if any
 	maxBody    int64       // the listener's max_body_bytes
-	uri        []byte      // upstream request URI
+	uri        []byte      // upstream request target, when fasthttp writes it
 	xff        []byte      // X-Forwarded-For value being built
 	xfp        []byte      // trusted X-Forwarded-Proto
 	xfh        []byte      // trusted X-Forwarded-Host

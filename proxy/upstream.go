@@ -84,8 +84,8 @@ func (st *state) buildHead(ctx *fasthttp.RequestCtx, snap *Snapshot, pool *Pool,
 	h.b = append(h.b, http11CRLF...)
 	st.copyRequestHeaders(ctx, snap, pool, hasHost, h)
 	if bodyLen > 0 || (string(method) != fasthttp.MethodGet && string(method) != fasthttp.MethodHead) {
-		st.ipBuf = strconv.AppendInt(st.ipBuf[:0], int64(bodyLen), 10)
-		h.AddBytesKV(contentLength, st.ipBuf)
+		var digits [20]byte
+		h.AddBytesKV(contentLength, strconv.AppendInt(digits[:0], int64(bodyLen), 10))
 	}
 	h.b = append(h.b, '\r', '\n')
 }
