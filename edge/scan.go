@@ -257,15 +257,27 @@ func (s *Scanner) Scan(p []byte) (int, error) {
 }
 
 // run returns how many bytes at the start of p need no more than
-// counting: visible target bytes, or value bytes of fields whose value
-// the scanner does not read.
+// counting: method or visible target bytes, "HTTP/1.1" or "HTTP/1.0",
+// or value bytes of fields whose value the scanner does not read (a
+// Host field's is only counted).
 func (s *Scanner) run(p []byte) int {
 	var ok *[256]bool
 	switch {
 	case s.state == sTarget:
 		ok = &targetByte
-	case s.state == sValue && s.kind == fOther:
+	case s.state == sValue && (s.kind == fOther || s.kind == fHost):
 		ok = &valueByte
+	case s.state == sVersion && s.tokLen == 0 && len(p) >= 8 && string(p[:7]) == "HTTP/1." && (p[7] == '1' || p[7] == '0'):
+		// The usual versions whole; endVersion checks them at the CR.
+		s.tokLen = copy(s.version[:], p[:8])
+		return 8
+	case s.state == sMethod:
+		n := 0
+		for n < len(p) && tchar[p[n]] {
+			n++
+		}
+		s.tokLen += n
+		return n
 	case s.state == sName:
 		// Name bytes, the first ones kept lower-cased to tell the
 		// fields the scanner reads.
