@@ -28,6 +28,19 @@ func BenchmarkScanHead(b *testing.B) {
 	}
 }
 
+// BenchmarkScanSmallHead: a minimal head, as load generators send:
+// per-request costs dominate.
+func BenchmarkScanSmallHead(b *testing.B) {
+	head := []byte("GET /small HTTP/1.1\r\nHost: 127.0.0.1:18090\r\n\r\n")
+	var s edge.Scanner
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Scan(head); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkScanChunkedBody: chunked body bytes, 16 KiB chunks: the
 // checker reads the chunk lines and skips the data.
 func BenchmarkScanChunkedBody(b *testing.B) {
