@@ -129,6 +129,7 @@ func (st *state) reset() {
 	st.hdrs = st.hdrs[:0]
 	st.requestID, st.host, st.errorReason = nil, nil, ""
 	st.bytesIn = 0
+	st.writesHead = false
 }
 
 func (h *Handler) serveLimited(ctx *fasthttp.RequestCtx, maxBody int64) {
@@ -142,7 +143,9 @@ func (h *Handler) serveLimited(ctx *fasthttp.RequestCtx, maxBody int64) {
 	if h.access != nil {
 		h.logAccess(ctx, st)
 	}
-	st.up.Reset() // drop the reference to the client's body
+	if !st.writesHead {
+		st.up.Reset() // drop the reference to the client's body
+	}
 	h.states.Put(st)
 }
 
