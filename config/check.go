@@ -29,6 +29,18 @@ func isToken(s string) bool {
 	return true
 }
 
+// validFieldValue reports whether s may be an HTTP field value (RFC 9110
+// §5.5): visible characters, spaces, tabs and obs-text; no CR, LF, NUL
+// or other control character, which could end the field early.
+func validFieldValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // hasSpaceOrControl reports whether s contains white space, a control
 // character or invalid UTF-8.
 func hasSpaceOrControl(s string) bool {

@@ -155,6 +155,9 @@ func (v *validator) headerOps(path string, ops *HeaderOps, request bool) {
 		if value == "" {
 			return fmt.Sprintf("empty value for header %s (to drop a header, list it under remove)", quote(name))
 		}
+		if !validFieldValue(value) {
+			return fmt.Sprintf("bad value for header %s: control characters (CR, LF, NUL and the like) are not allowed in a field value", quote(name))
+		}
 		return ""
 	}
 	v.headerMap(path+".set", ops.Set, check)

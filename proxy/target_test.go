@@ -246,13 +246,30 @@ func TestAppendTarget(t *testing.T) {
 }
 
 // TestHeadBufKeepsFieldsOnOneLine: a CR or LF in a field, which the edge
-// checks keep out of client fields, can never start a new field line.
+// checks and config validation keep out, is found by one count over the
+// head (clean), and the head built again in careful mode, where it
+// becomes a space: no field can start a new field line.
 func TestHeadBufKeepsFieldsOnOneLine(t *testing.T) {
+	add := func(h *headBuf) {
+		h.AddBytesKV([]byte("X-A"), []byte("1"))
+		h.AddBytesKV([]byte("X-B"), []byte("2\r\nX-Evil: 1"))
+		h.AddBytesKV([]byte("X-C\n"), []byte("3"))
+		h.endLine()
+	}
 	var h headBuf
+	add(&h)
+	if h.clean() {
+		t.Fatalf("head %q taken for clean", h.b)
+	}
+	h = headBuf{careful: true}
+	add(&h)
+	if got, want := string(h.b), "X-A: 1\r\nX-B: 2  X-Evil: 1\r\nX-C : 3\r\n\r\n"; got != want || !h.clean() {
+		t.Fatalf("careful head %q (clean %v), want %q", got, h.clean(), want)
+	}
+	h = headBuf{}
 	h.AddBytesKV([]byte("X-A"), []byte("1"))
-	h.AddBytesKV([]byte("X-B"), []byte("2\r\nX-Evil: 1"))
-	h.AddBytesKV([]byte("X-C\n"), []byte("3"))
-	if got, want := string(h.b), "X-A: 1\r\nX-B: 2  X-Evil: 1\r\nX-C : 3\r\n"; got != want {
-		t.Fatalf("head %q, want %q", got, want)
+	h.endLine()
+	if !h.clean() {
+		t.Fatalf("head %q not taken for clean", h.b)
 	}
 }

@@ -31,28 +31,56 @@ import (
 type fieldSink interface{ AddBytesKV(k, v []byte) }
 
 // headBuf builds a request head as bytes.
-type headBuf struct{ b []byte }
+type headBuf struct {
+	b     []byte
+	lines int // lines ended so far
+	// careful: every field is checked for CR and LF as it is added.
+	careful bool
+}
 
 // AddBytesKV appends the field line "k: v". A CR or LF in either, which
-// the edge checks and config validation keep out, would become a space,
-// as fasthttp does with the fields it writes: no field can split the head.
+// the edge checks (client fields) and config validation (lb's own) keep
+// out, would become a space in careful mode, as fasthttp does with the
+// fields it writes: no field can split the head.
 func (h *headBuf) AddBytesKV(k, v []byte) {
 	n := len(h.b)
 	h.b = append(h.b, k...)
 	h.b = append(h.b, ": "...)
 	h.b = append(h.b, v...)
-	if bytes.IndexByte(h.b[n:], '\n') >= 0 || bytes.IndexByte(h.b[n:], '\r') >= 0 {
-		for i := n; i < len(h.b); i++ {
-			if h.b[i] == '\r' || h.b[i] == '\n' {
-				h.b[i] = ' '
-			}
+	if h.careful {
+		blankLineBreaks(h.b[n:])
+	}
+	h.endLine()
+}
+
+// blankLineBreaks turns every CR and LF in b into a space.
+func blankLineBreaks(b []byte) {
+	for i, c := range b {
+		if c == '\r' || c == '\n' {
+			b[i] = ' '
 		}
 	}
-	h.b = append(h.b, "\r\n"...)
+}
+
+func (h *headBuf) endLine() {
+	h.b = append(h.b, '\r', '\n')
+	h.lines++
+}
+
+// clean reports whether every CR and LF in the head ends one of its
+// lines: one count of each over the whole head, instead of a search in
+// every field.
+func (h *headBuf) clean() bool {
+	return bytes.Count(h.b, lf) == h.lines && bytes.Count(h.b, cr) == h.lines
 }
 
 var (
-	http11CRLF    = []byte(" HTTP/1.1\r\n")
+	cr = []byte{'\r'}
+	lf = []byte{'\n'}
+)
+
+var (
+	http11        = []byte(" HTTP/1.1")
 	contentLength = []byte("Content-Length")
 )
 
@@ -78,16 +106,25 @@ func writesHead(req *fasthttp.Request, maxWhole int) bool {
 func (st *state) buildHead(ctx *fasthttp.RequestCtx, snap *Snapshot, pool *Pool, pathQuery []byte, hasHost bool, bodyLen int) {
 	method := ctx.Request.Header.Method()
 	h := &st.head
-	h.b = append(h.b[:0], method...)
-	h.b = append(h.b, ' ')
-	h.b = appendTarget(h.b, pathQuery)
-	h.b = append(h.b, http11CRLF...)
-	st.copyRequestHeaders(ctx, snap, pool, hasHost, h)
-	if bodyLen > 0 || (string(method) != fasthttp.MethodGet && string(method) != fasthttp.MethodHead) {
-		var digits [20]byte
-		h.AddBytesKV(contentLength, strconv.AppendInt(digits[:0], int64(bodyLen), 10))
+	for _, careful := range [...]bool{false, true} {
+		h.b, h.lines, h.careful = append(h.b[:0], method...), 0, careful
+		h.b = append(h.b, ' ')
+		h.b = appendTarget(h.b, pathQuery)
+		if careful {
+			blankLineBreaks(h.b)
+		}
+		h.b = append(h.b, http11...)
+		h.endLine()
+		st.copyRequestHeaders(ctx, snap, pool, hasHost, h)
+		if bodyLen > 0 || (string(method) != fasthttp.MethodGet && string(method) != fasthttp.MethodHead) {
+			var digits [20]byte
+			h.AddBytesKV(contentLength, strconv.AppendInt(digits[:0], int64(bodyLen), 10))
+		}
+		h.endLine()
+		if careful || h.clean() {
+			return
+		}
 	}
-	h.b = append(h.b, '\r', '\n')
 }
 
 // appendTarget appends the origin-form target for pathQuery (the path and
