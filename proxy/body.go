@@ -64,10 +64,13 @@ type relay struct {
 	resp fasthttp.Response // the server's response
 	// The server's connection the body is read from (exchange), until
 	// endStream gives it back: nil when there is none.
-	hc   *fasthttp.HostClient
-	cc   conn
-	br   *bufio.Reader
-	eof  bool                     // the body was read to its end
+	hc  *fasthttp.HostClient
+	cc  conn
+	br  *bufio.Reader
+	eof bool // the body was read to its end
+	// held is the connection's read buffer, kept (after the connection
+	// went back) because it holds the body: given back at Close.
+	held *bufio.Reader
 	srv  *balancer.Server         // nil once released
 	out  *fasthttp.ResponseHeader // nil: no trailers to relay
 	ops  *HeaderOps               // the pool's response header edits
@@ -97,6 +100,18 @@ func (r *relay) readWhole(head bool) error {
 	if head || !r.resp.IsBodyStream() || cl < 0 || cl > wholeBody {
 		return nil
 	}
+	if r.br != nil && r.br.Buffered() >= cl {
+		// The body came with the head: it stays where it was read, in
+		// the connection's read buffer, which the relay keeps.
+		b, _ := r.br.Peek(cl)
+		_, _ = r.br.Discard(cl)
+		r.eof = true
+		if err := r.endStream(true); err != nil {
+			return err
+		}
+		r.resp.SetBodyRaw(b)
+		return nil
+	}
 	if cap(r.buf) < cl+1 {
 		r.buf = make([]byte, max(cl+1, 4<<10))
 	}
@@ -106,7 +121,7 @@ func (r *relay) readWhole(head bool) error {
 		return errShortBody
 	}
 	r.eof = true
-	if err := r.endStream(); err != nil {
+	if err := r.endStream(false); err != nil {
 		return err
 	}
 	r.resp.SetBodyRaw(b[:n])
@@ -116,14 +131,20 @@ func (r *relay) readWhole(head bool) error {
 // endStream closes the body stream and gives the server's connection
 // back: to the pool when the body was read to its end and the server
 // keeps the connection, else closed (a body cut short leaves unread
-// bytes; a body delimited by the close leaves none to reuse).
-func (r *relay) endStream() error {
+// bytes; a body delimited by the close leaves none to reuse; bytes after
+// the answer are more than the server was asked for). keepReader keeps
+// the connection's read buffer, which holds the body, until Close.
+func (r *relay) endStream(keepReader bool) error {
 	err := r.resp.CloseBodyStream()
 	if r.cc != nil {
-		discard := !r.eof || r.resp.ConnectionClose() || r.resp.Header.ContentLength() == -2
-		r.hc.ReleaseReader(r.br)
+		discard := !r.eof || r.resp.ConnectionClose() || r.resp.Header.ContentLength() == -2 || r.br.Buffered() > 0
+		if keepReader {
+			r.held = r.br
+		} else {
+			r.hc.ReleaseReader(r.br)
+		}
 		releaseConn(r.hc, r.cc, discard)
-		r.hc, r.cc, r.br = nil, nil, nil
+		r.cc, r.br = nil, nil
 	}
 	r.eof = false
 	return err
@@ -147,7 +168,12 @@ func (r *relay) Read(p []byte) (int, error) {
 // back to the pool, or is closed if the body was cut short), the slot is
 // released, and the relay is recycled.
 func (r *relay) Close() error {
-	err := r.endStream()
+	err := r.endStream(false)
+	if r.held != nil {
+		r.hc.ReleaseReader(r.held)
+		r.held = nil
+	}
+	r.hc = nil
 	r.release()
 	if r.stats != nil {
 		r.stats.BytesOut.Add(uint64(r.n))

@@ -129,6 +129,36 @@ func TestUnsolicitedAnswerNeverReachesNextClient(t *testing.T) {
 	}
 }
 
+// TestBytesAfterTheAnswerEndTheConnection: bytes a server sends after an
+// answer in the same write (a second answer, or a body on an answer that
+// has none) arrive with the answer, where no idle check sees them: the
+// answer is relayed and the connection closed, never reused, so no
+// later request reads them as its answer.
+func TestBytesAfterTheAnswerEndTheConnection(t *testing.T) {
+	o := startScriptedOrigin(t, func(c net.Conn, req *http.Request) {
+		switch req.URL.Path {
+		case "/extra":
+			fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirstHTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nSMUGGLE")
+		case "/204":
+			fmt.Fprint(c, "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nSMUGGLE")
+		default:
+			answerText(c, "answer to "+req.URL.Path)
+		}
+	})
+	lb := lbInFront(t, o)
+	c := dialRaw(t, lb.addr)
+	for i, path := range []string{"/extra", "/next", "/204", "/next"} {
+		resp := c.mustDo("GET " + path + " HTTP/1.1\r\nHost: example.com\r\n\r\n")
+		want := map[string]string{"/extra": "first", "/204": "", "/next": "answer to /next"}[path]
+		if string(resp.Body()) != want {
+			t.Fatalf("request %d, %s: got %d %q, want %q", i+1, path, resp.StatusCode(), resp.Body(), want)
+		}
+	}
+	if n := o.conns.Load(); n != 3 {
+		t.Fatalf("server saw %d connections, want 3: each misused one closed", n)
+	}
+}
+
 // TestServerClosedIdleConnectionIsReplaced: a server that closes a
 // keep-alive connection while it sits in the pool (here: right after
 // every answer, without saying so) costs no request, not even a POST,

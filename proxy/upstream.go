@@ -204,8 +204,10 @@ func exchange(srv *balancer.Server, st *state, body []byte, rl *relay, head bool
 		return upstreamError(err)
 	}
 	if !resp.IsBodyStream() {
+		// Bytes after a bodiless answer are more than was asked for.
+		discard := resp.ConnectionClose() || br.Buffered() > 0
 		hc.ReleaseReader(br)
-		releaseConn(hc, cc, resp.ConnectionClose())
+		releaseConn(hc, cc, discard)
 		return nil
 	}
 	rl.hc, rl.cc, rl.br = hc, cc, br
