@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"lb/deadline"
 	"lb/metrics"
@@ -182,13 +183,14 @@ func (c *serverConn) readTLS() (reason int, fit bool) {
 
 // peek looks for one waiting byte without taking it and without waiting.
 // Control neither waits nor looks at deadlines: a read deadline that
-// passed while the connection sat in the pool does not matter here.
+// passed while the connection sat in the pool does not matter here. The
+// receive never blocks (MSG_DONTWAIT), so it is a raw system call, with
+// no hand-off of the scheduler around it.
 func (c *serverConn) peek(fd uintptr) {
-	n, _, err := syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	c.peekN = n
-	if errno, ok := err.(syscall.Errno); ok {
-		c.peekErr = errno
-	} else if err != nil {
-		c.peekErr = syscall.EIO
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), uintptr(len(c.peekBuf)),
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	c.peekN, c.peekErr = int(n), errno
+	if errno != 0 {
+		c.peekN = -1
 	}
 }
