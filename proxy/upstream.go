@@ -75,11 +75,8 @@ func (h *headBuf) clean() bool {
 }
 
 var (
-	cr = []byte{'\r'}
-	lf = []byte{'\n'}
-)
-
-var (
+	cr            = []byte{'\r'}
+	lf            = []byte{'\n'}
 	http11        = []byte(" HTTP/1.1")
 	contentLength = []byte("Content-Length")
 )
