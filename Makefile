@@ -70,6 +70,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzListener -fuzztime=$(FUZZTIME) ./edge/
 	$(GO) test -run='^$$' -fuzz=FuzzHasDotSegment -fuzztime=$(FUZZTIME) ./proxy/
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./logging/accesslog/
+	$(GO) test -run='^$$' -fuzz=FuzzScanHead -fuzztime=$(FUZZTIME) ./snapshot/
 
 clean:
 	rm -rf $(BIN)

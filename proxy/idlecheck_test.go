@@ -159,6 +159,28 @@ func TestBytesAfterTheAnswerEndTheConnection(t *testing.T) {
 	}
 }
 
+// TestBareLFAnswerIsA502: an answer whose head ends its lines with a
+// bare LF, from a server that keeps the connection open, is refused at
+// once (502), not waited on until the response timeout (504): fasthttp's
+// parser never finds the end of such a head.
+func TestBareLFAnswerIsA502(t *testing.T) {
+	o := startScriptedOrigin(t, func(c net.Conn, req *http.Request) {
+		if req.URL.Path == "/lf" {
+			fmt.Fprint(c, "HTTP/1.1 200 OK\nContent-Length: 2\n\nok")
+			return
+		}
+		answerText(c, "answer to "+req.URL.Path)
+	})
+	lb := lbInFront(t, o)
+	c := dialRaw(t, lb.addr)
+	if resp := c.mustDo("GET /lf HTTP/1.1\r\nHost: example.com\r\n\r\n"); resp.StatusCode() != 502 {
+		t.Fatalf("bare-LF answer: status %d, want 502", resp.StatusCode())
+	}
+	if b := string(c.mustDo("GET /next HTTP/1.1\r\nHost: example.com\r\n\r\n").Body()); b != "answer to /next" {
+		t.Fatalf("next request got %q", b)
+	}
+}
+
 // TestServerClosedIdleConnectionIsReplaced: a server that closes a
 // keep-alive connection while it sits in the pool (here: right after
 // every answer, without saying so) costs no request, not even a POST,

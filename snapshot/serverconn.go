@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -62,7 +63,20 @@ type serverConn struct {
 	peekBuf [1]byte
 	peekN   int
 	peekErr syscall.Errno
+
+	// The head of the answer being read (scanHead).
+	inHead  bool
+	lineLen int     // bytes of the line so far
+	lastCR  bool    // the last byte read was a CR
+	headPos int     // bytes of the head so far, up to the status code's end
+	status  [3]byte // the status code's digits
 }
+
+// errBareLF is an answer whose head ends a line with a bare LF, which
+// fasthttp's parser does not take: it would wait for the head's end until
+// the response timeout. RFC 9112 §2.2 lets a recipient refuse it; lb
+// refuses it at once (502), as it refuses one from a client.
+var errBareLF = errors.New("snapshot: bare LF in the head of the server's answer")
 
 // connState is where a serverConn is in its exchanges.
 type connState = uint32
@@ -94,7 +108,58 @@ func (c *serverConn) Read(p []byte) (int, error) {
 		c.state.Store(connRead)
 		runtime.Gosched()
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if c.inHead && n > 0 {
+		if serr := c.scanHead(p[:n]); serr != nil {
+			return 0, serr
+		}
+	}
+	return n, err
+}
+
+// beginHead readies scanHead for the answer to the request being written.
+func (c *serverConn) beginHead() {
+	c.inHead, c.lineLen, c.lastCR, c.headPos, c.status = true, 0, false, 0, [3]byte{}
+}
+
+// scanHead follows the head of an answer in p, read in any pieces, to
+// its empty line, and fails at a line ended by a bare LF. The heads of
+// interim answers (1xx but 101) are followed by the final answer's.
+func (c *serverConn) scanHead(p []byte) error {
+	for len(p) > 0 {
+		j := bytes.IndexByte(p, '\n')
+		seg := p // the bytes up to the line's end, or all of p
+		if j >= 0 {
+			seg = p[:j+1]
+		}
+		for k := 0; k < len(seg) && c.headPos+k < 12; k++ {
+			if i := c.headPos + k - 9; i >= 0 {
+				c.status[i] = seg[k] // "HTTP/1.1 200": bytes 9 to 11
+			}
+		}
+		if j < 0 {
+			c.headPos += len(p)
+			c.lineLen += len(p)
+			c.lastCR = p[len(p)-1] == '\r'
+			return nil
+		}
+		if !(j > 0 && p[j-1] == '\r' || j == 0 && c.lastCR) {
+			return errBareLF
+		}
+		line := c.lineLen + j // the line's bytes, its CR included
+		c.headPos += j + 1
+		c.lineLen, c.lastCR = 0, false
+		p = p[j+1:]
+		if line == 1 { // the empty line: the head ends
+			if c.status[0] == '1' && string(c.status[:]) != "101" {
+				c.beginHead() // interim: the final answer's head follows
+				continue
+			}
+			c.inHead = false
+			return nil
+		}
+	}
+	return nil
 }
 
 func (c *serverConn) Write(p []byte) (int, error) {
@@ -104,8 +169,10 @@ func (c *serverConn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		c.state.Store(connWrote)
+		c.beginHead()
 	case connFresh:
 		c.state.Store(connWrote)
+		c.beginHead()
 	}
 	if err := c.Conn.SetWriteDeadline(deadline.After(c.idle)); err != nil {
 		return 0, err

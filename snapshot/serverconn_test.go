@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -303,6 +304,118 @@ func BenchmarkIdleCheck(b *testing.B) {
 	for b.Loop() {
 		if err := c.checkIdle(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestScanHead: the head of an answer is followed to its empty line
+// however the reads cut it, interim heads (1xx but 101) to the final
+// one's, and a line ended by a bare LF is refused wherever it is.
+func TestScanHead(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		err     bool
+		inHead  bool // still in a head after in
+		comment string
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\n\n", false, false, "the body is not scanned"},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", false, true, "head not ended"},
+		{"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nA: b\r\n\r\nbody\n", false, false, "interim, then final"},
+		{"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", false, true, "interim: the final head is due"},
+		{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n\n\n", false, false, "101 ends the heads"},
+		{"HTTP/1.1 200 OK\nContent-Length: 2\n\nok", true, false, "bare LF in the status line"},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 2\n\r\n", true, false, "bare LF after a field"},
+		{"HTTP/1.1 200 OK\r\nA: b\r\n\n", true, false, "bare LF as the empty line"},
+		{"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\n\n", true, false, "bare LF in the final head"},
+	} {
+		for cut := 0; cut <= len(tc.in); cut++ {
+			var c serverConn
+			c.beginHead()
+			err := c.scanHead([]byte(tc.in[:cut]))
+			if err == nil && c.inHead {
+				err = c.scanHead([]byte(tc.in[cut:]))
+			}
+			if (err != nil) != tc.err || (err == nil && c.inHead != tc.inHead) {
+				t.Fatalf("%s, cut at %d: err %v, in head %v; want error %v, in head %v", tc.comment, cut, err, c.inHead, tc.err, tc.inHead)
+			}
+		}
+	}
+}
+
+// FuzzScanHead: the head scan's verdict (a bare LF or not, the head over
+// or not) does not depend on how the answer is cut into reads, and a
+// head is refused exactly when a line of it ends in a bare LF.
+func FuzzScanHead(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\n\r\n\n",
+		"HTTP/1.1 200 OK\nA: b\n\n",
+		"HTTP/1.1 103 Early Hints\r\n\r\r\n\n",
+		"\r\n\r\n",
+	} {
+		f.Add([]byte(s), uint16(5))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, cut uint16) {
+		var whole serverConn
+		whole.beginHead()
+		errWhole := whole.scanHead(in)
+		var split serverConn
+		split.beginHead()
+		k := int(cut) % (len(in) + 1)
+		errSplit := split.scanHead(in[:k])
+		if errSplit == nil && split.inHead {
+			errSplit = split.scanHead(in[k:])
+		}
+		if errWhole != errSplit || (errWhole == nil && whole.inHead != split.inHead) {
+			t.Fatalf("whole: %v (in head %v); cut at %d: %v (in head %v)", errWhole, whole.inHead, k, errSplit, split.inHead)
+		}
+		bareLF, inHead := scanHeadReference(in)
+		if (errWhole != nil) != bareLF || (errWhole == nil && whole.inHead != inHead) {
+			t.Fatalf("%q: error %v, in head %v; reference: bare LF %v, in head %v", in, errWhole, whole.inHead, bareLF, inHead)
+		}
+	})
+}
+
+// scanHeadReference is scanHead written plainly, line by line over the
+// whole input.
+func scanHeadReference(in []byte) (bareLF, inHead bool) {
+	head := 0 // where the current head begins
+	for pos := 0; ; {
+		j := bytes.IndexByte(in[pos:], '\n')
+		if j < 0 {
+			return false, true
+		}
+		end := pos + j
+		if end == 0 || in[end-1] != '\r' {
+			return true, false
+		}
+		empty := end-pos == 1
+		pos = end + 1
+		if !empty {
+			continue
+		}
+		var status [3]byte
+		copy(status[:], in[min(head+9, end):min(head+12, end)])
+		if status[0] != '1' || string(status[:]) == "101" {
+			return false, false
+		}
+		head = pos
+	}
+}
+
+// BenchmarkAnswerHeadScan: the bare-LF check on a typical answer read in
+// one piece, head and body.
+func BenchmarkAnswerHeadScan(b *testing.B) {
+	answer := []byte("HTTP/1.1 200 OK\r\nServer: origin\r\nDate: Thu, 26 Nov 2026 03:43:27 GMT\r\n" +
+		"Content-Type: application/json\r\nContent-Length: 81\r\n\r\n" +
+		`{"id":1,"name":"small","tags":["a","b","c"],"ok":true,"n":12345,"s":"0123456789"}`)
+	var c serverConn
+	b.ReportAllocs()
+	for b.Loop() {
+		c.beginHead()
+		if err := c.scanHead(answer); err != nil || c.inHead {
+			b.Fatal(err, c.inHead)
 		}
 	}
 }
