@@ -30,7 +30,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 	// fields, goes out after a head lb writes itself (exchange).
 	rp := &pool.Retry
 	var body []byte
-	replayable := true
+	var replayable bool
 	st.writesHead = writesHead(req, rp.MaxBodyBytes)
 	if st.writesHead {
 		body = req.Body()
@@ -169,14 +169,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, st *state, snap *Snapshot, p
 // fasthttp frames. It reports whether the request can be sent again.
 func (st *state) buildRequest(ctx *fasthttp.RequestCtx, snap *Snapshot, pool *Pool, pathQuery []byte, hasHost bool) (replayable bool) {
 	req := &ctx.Request
-	up := &st.up
-	up.Reset()
-	// Special-header handling off: fasthttp writes the fields exactly as
-	// added, in order, and frames the body itself.
-	up.Header.DisableNormalizing()
-	up.Header.DisableSpecialHeader()
-	up.Header.SetMethodBytes(req.Header.Method())
-	up.UseHostHeader = true
+	up := st.resetUpstream(req.Header.Method())
 	st.copyRequestHeaders(ctx, snap, pool, hasHost, &up.Header)
 	st.uri = appendTarget(st.uri[:0], pathQuery)
 	up.SetRequestURIBytes(st.uri)
@@ -213,6 +206,18 @@ func (st *state) buildRequest(ctx *fasthttp.RequestCtx, snap *Snapshot, pool *Po
 		st.bytesIn = len(up.Body())
 	}
 	return replayable
+}
+
+// resetUpstream readies st.up for a request of method whose fields lb
+// adds in order. Special-header handling off: fasthttp writes the fields
+// exactly as added, and frames the body itself.
+func (st *state) resetUpstream(method []byte) *fasthttp.Request {
+	up := &st.up
+	up.Reset()
+	up.Header.DisableNormalizing()
+	up.Header.DisableSpecialHeader()
+	up.Header.SetMethodBytes(method)
+	return up
 }
 
 // announceRequestTrailers announces on the upstream request the trailer

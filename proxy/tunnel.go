@@ -124,11 +124,7 @@ func (h *Handler) tunnel(ctx *fasthttp.RequestCtx, st *state, pool *Pool, pathQu
 		return
 	}
 	req := &ctx.Request
-	up := &st.up
-	up.Reset()
-	up.Header.DisableNormalizing()
-	up.Header.DisableSpecialHeader()
-	up.Header.SetMethodBytes(req.Header.Method())
+	up := st.resetUpstream(req.Header.Method())
 	st.stickyID = nil
 	if pool.Sticky != nil {
 		st.stickyID = balancer.RequestCookie(&req.Header, str(pool.Sticky.Cookie))

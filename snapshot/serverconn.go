@@ -168,9 +168,8 @@ func (c *serverConn) Write(p []byte) (int, error) {
 		if err := c.checkIdle(); err != nil {
 			return 0, err
 		}
-		c.state.Store(connWrote)
-		c.beginHead()
-	case connFresh:
+		fallthrough
+	case connFresh: // a new exchange begins
 		c.state.Store(connWrote)
 		c.beginHead()
 	}
