@@ -1,6 +1,10 @@
 package main
 
 import (
+	"compress/gzip"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -37,14 +41,17 @@ func TestReport(t *testing.T) {
 	r := &report{Date: "today", Duration: time.Second, Runs: 1, Order: []string{"keep-alive small GET"},
 		Results: map[string]map[string][]sample{"keep-alive small GET": {
 			"nginx": mk(100000, 200), "haproxy": mk(100000, 250), "lb": mk(100000, 150)}},
-		Idle: map[string]idleResult{"lb": {Conns: 1000, BeforeKiB: 10000, AfterKiB: 14000}}}
+		Idle: map[string]idleResult{"lb": {Conns: 1000, BeforeKiB: 10000, AfterKiB: 14000}},
+		Encoded: map[string]map[string]encoded{"keep-alive small GET": {
+			"direct": {Bytes: 1000}, "nginx": {Bytes: 200, Coding: "gzip"}, "lb": {Bytes: 150, Coding: "gzip"}}}}
 	dir := t.TempDir()
 	if err := r.write(dir); err != nil {
 		t.Fatal(err)
 	}
 	md := readFile(t, dir+"/RESULTS.md")
 	// lb 15 µs, Nginx 20 µs, HAProxy 25 µs: 0.75 of the best, goal met.
-	for _, want := range []string{"| keep-alive small GET | 15.0 µs | 20.0 µs | 25.0 µs | — | 0.75 | 0.60 | ✓ 0.75 × |", "| lb | 4.00 |"} {
+	for _, want := range []string{"| keep-alive small GET | 15.0 µs | 20.0 µs | 25.0 µs | — | 0.75 | 0.60 | ✓ 0.75 × |", "| lb | 4.00 |",
+		"Body as sent: nginx 200 bytes gzip (20.0%), lb 150 bytes gzip (15.0%); uncompressed 1000 bytes."} {
 		if !strings.Contains(md, want) {
 			t.Errorf("RESULTS.md lacks %q:\n%s", want, md)
 		}
@@ -61,4 +68,28 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// fetchEncoded reports the body as sent, not decoded, and its coding.
+func TestFetchEncoded(t *testing.T) {
+	body := strings.Repeat(`{"k":"value"},`, 1000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept-Encoding") != "gzip" {
+			_, _ = io.WriteString(w, body)
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		_, _ = io.WriteString(zw, body)
+		_ = zw.Close()
+	}))
+	defer srv.Close()
+	plain, err := fetchEncoded(srv.URL+"/x", nil)
+	if err != nil || plain.Bytes != len(body) || plain.Coding != "" {
+		t.Fatalf("plain: %+v, %v; want %d bytes, no coding", plain, err, len(body))
+	}
+	gz, err := fetchEncoded(srv.URL+"/x", []string{"Accept-Encoding: gzip"})
+	if err != nil || gz.Coding != "gzip" || gz.Bytes == 0 || gz.Bytes >= len(body)/10 {
+		t.Fatalf("gzip: %+v, %v; want the compressed size", gz, err)
+	}
 }

@@ -166,6 +166,7 @@ func main() {
 		Versions: versions(),
 		Duration: *dur, Runs: *runs, Prewarm: *prewarm,
 		Results: map[string]map[string][]sample{},
+		Encoded: map[string]map[string]encoded{},
 	}
 	for _, w := range workloads {
 		if *only != "" && !strings.Contains(w.name, *only) {
@@ -188,6 +189,18 @@ func main() {
 		}
 		rep.Order = append(rep.Order, w.name)
 		rep.Results[w.name] = map[string][]sample{}
+		if compressed {
+			// What each sends, next to the CPU it spends on it.
+			sizes := map[string]encoded{}
+			for _, t := range append([]*target{direct}, all...) {
+				e, err := fetchEncoded(t.url+w.path, w.headers)
+				if err != nil {
+					fatalf("%s %s: %v", w.name, t.name, err)
+				}
+				sizes[t.name] = e
+			}
+			rep.Encoded[w.name] = sizes
+		}
 		log.Printf("%s: warm-up", w.name)
 		for _, t := range all {
 			if _, err := runWrk(dir, *clientCPU, w, t.url, *warm); err != nil {

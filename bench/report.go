@@ -19,6 +19,7 @@ type report struct {
 	Prewarm  time.Duration
 	Order    []string                       // workloads in run order
 	Results  map[string]map[string][]sample // workload → target → runs
+	Encoded  map[string]map[string]encoded  // compressed workload → target → its answer
 	Idle     map[string]idleResult
 }
 
@@ -99,6 +100,11 @@ func (r *report) write(dir string) error {
 		}
 		fmt.Fprintf(&b, "| %s | %.1f µs | %.1f µs | %.1f µs | %s | %.2f | %.2f | %s |\n", w, l, n, h, bare, l/n, l/h, goal)
 	}
+	for _, w := range r.Order {
+		if line := r.encodedLine(w); line != "" && len(r.Results[w]["nginx"]) > 0 {
+			fmt.Fprintf(&b, "\n%s: %s\n", w, line)
+		}
+	}
 	if len(r.Idle) > 0 {
 		b.WriteString("\n## Memory per idle keep-alive connection\n\n")
 		n := 0
@@ -146,6 +152,9 @@ func (r *report) write(dir string) error {
 			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %d | %s | %s |\n", name, rps,
 				ms(func(w wrkResult) int64 { return w.P50 }), ms(func(w wrkResult) int64 { return w.P99 }),
 				ms(func(w wrkResult) int64 { return w.P999 }), errs, c, rng)
+		}
+		if line := r.encodedLine(w); line != "" {
+			fmt.Fprintf(&b, "\nBody as sent: %s\n", line)
 		}
 	}
 	b.WriteString("\n![CPU per request](results.svg)\n")
@@ -205,4 +214,31 @@ func (r *report) svg() string {
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// encodedLine lists what each target sent on compressed workload w, with
+// its size against the uncompressed answer; "" when w compresses nothing.
+func (r *report) encodedLine(w string) string {
+	sizes := r.Encoded[w]
+	if len(sizes) == 0 {
+		return ""
+	}
+	var parts []string
+	plain := sizes["direct"].Bytes
+	for _, p := range proxies[1:] {
+		e, ok := sizes[p]
+		if !ok {
+			continue
+		}
+		coding := e.Coding
+		if coding == "" {
+			coding = "identity"
+		}
+		part := fmt.Sprintf("%s %d bytes %s", p, e.Bytes, coding)
+		if plain > 0 {
+			part += fmt.Sprintf(" (%.1f%%)", 100*float64(e.Bytes)/float64(plain))
+		}
+		parts = append(parts, part)
+	}
+	return fmt.Sprintf("%s; uncompressed %d bytes.", strings.Join(parts, ", "), plain)
 }
