@@ -1,13 +1,17 @@
 package deadline_test
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"lb/deadline"
 )
@@ -253,4 +257,150 @@ func BenchmarkAfter(b *testing.B) {
 			_ = deadline.After(time.Minute)
 		}
 	})
+}
+
+// A read that finds its bytes and a write the socket takes at once arm
+// nothing: a short-lived connection never touches the runtime's timers.
+func TestNothingArmedWithoutWaiting(t *testing.T) {
+	c, s := pair(t)
+	if _, err := s.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(time.Hour))
+	_ = c.SetWriteDeadline(time.Now().Add(time.Hour))
+	waitReadable(t, c, 5)
+	b := make([]byte, 5)
+	if n, err := c.Read(b); err != nil || string(b[:n]) != "hello" {
+		t.Fatalf("read %q: %v", b[:n], err)
+	}
+	if n, err := c.Write([]byte("answer")); err != nil || n != 6 {
+		t.Fatalf("write %d: %v", n, err)
+	}
+	if r, w := deadline.Armed(c); r || w {
+		t.Errorf("armed: read %v, write %v; want neither (nothing waited)", r, w)
+	}
+	// The peer got the answer.
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "answer" {
+		t.Fatalf("peer read %q: %v", buf, err)
+	}
+}
+
+// The first read that has to wait arms the deadline first, and times out
+// at it.
+func TestFirstWaitArmsTheDeadline(t *testing.T) {
+	c, _ := pair(t)
+	start := time.Now()
+	_ = c.SetReadDeadline(start.Add(150 * time.Millisecond))
+	if r, _ := deadline.Armed(c); r {
+		t.Fatal("armed before any read")
+	}
+	_, err := c.Read(make([]byte, 1))
+	if !isTimeout(err) {
+		t.Fatalf("read: %v, want a timeout", err)
+	}
+	if took := time.Since(start); took < 150*time.Millisecond {
+		t.Fatalf("timed out after %v, before the deadline", took)
+	}
+	if r, _ := deadline.Armed(c); !r {
+		t.Fatal("the read waited with nothing armed")
+	}
+}
+
+// A deadline that has passed fails the operation at once, as on a
+// net.Conn, even with bytes waiting or room to write.
+func TestPassedDeadlineFailsAtOnce(t *testing.T) {
+	c, s := pair(t)
+	if _, err := s.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	waitReadable(t, c, 1)
+	_ = c.SetReadDeadline(time.Now().Add(-time.Second))
+	if n, err := c.Read(make([]byte, 1)); !isTimeout(err) || n != 0 {
+		t.Fatalf("read %d: %v, want a timeout", n, err)
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(-time.Second))
+	if n, err := c.Write([]byte("y")); !isTimeout(err) || n != 0 {
+		t.Fatalf("write %d: %v, want a timeout", n, err)
+	}
+}
+
+// A deadline set while a read waits with nothing armed wakes it.
+func TestDeadlineSetWhileWaiting(t *testing.T) {
+	c, _ := pair(t)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the read waits, no deadline
+	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	select {
+	case err := <-errc:
+		if !isTimeout(err) {
+			t.Fatalf("read: %v, want a timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the deadline set during the read did not wake it")
+	}
+}
+
+// A write larger than the socket takes at once arms its deadline and
+// goes on to the end; the peer gets every byte in order.
+func TestFirstWriteThatWaits(t *testing.T) {
+	c, s := pair(t)
+	const size = 16 << 20
+	src := make([]byte, size)
+	for i := range src {
+		src[i] = byte(i * 7)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond) // the writer fills the buffers first
+		b, _ := io.ReadAll(s)
+		got <- b
+	}()
+	_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	n, err := c.Write(src)
+	if err != nil || n != size {
+		t.Fatalf("write %d of %d: %v", n, size, err)
+	}
+	if _, w := deadline.Armed(c); !w {
+		t.Error("a write that waited did so with nothing armed")
+	}
+	c.Close()
+	if b := <-got; !bytes.Equal(b, src) {
+		t.Fatalf("peer got %d bytes, not the %d written in order", len(b), size)
+	}
+}
+
+// A read after the peer's close reports io.EOF through the first try too.
+func TestFirstReadAtEOF(t *testing.T) {
+	c, s := pair(t)
+	s.Close()
+	_ = c.SetReadDeadline(time.Now().Add(time.Hour))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read: %v, want io.EOF", err)
+	}
+}
+
+// waitReadable waits until n bytes are in c's socket buffer (FIONREAD),
+// without reading them.
+func waitReadable(t *testing.T, c *deadline.Conn, n int) {
+	t.Helper()
+	raw, err := c.NetConn().(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
+		var queued int32
+		_ = raw.Control(func(fd uintptr) {
+			_, _, _ = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&queued)))
+		})
+		if int(queued) >= n {
+			return
+		}
+		runtime.Gosched()
+	}
+	t.Fatalf("%d bytes never arrived", n)
 }
