@@ -29,7 +29,9 @@ func fetchEncoded(url string, headers []string) (encoded, error) {
 		k, v, _ := strings.Cut(h, ":")
 		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true}}
+	// No keep-alive: no connection of this client stays open on the
+	// proxies while they are measured.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true, DisableKeepAlives: true}}
 	resp, err := client.Do(req)
 	if err != nil {
 		return encoded{}, err
