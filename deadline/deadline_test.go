@@ -170,8 +170,9 @@ func TestWriteResumes(t *testing.T) {
 // A write past its real deadline reports the timeout and what it wrote.
 func TestWriteTimesOut(t *testing.T) {
 	c, _ := pair(t)
+	b := make([]byte, 256<<20) // before the deadline: zeroing it takes a while under -race
 	_ = c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
-	n, err := c.Write(make([]byte, 256<<20))
+	n, err := c.Write(b)
 	if !isTimeout(err) || n == 0 || n == 256<<20 {
 		t.Fatalf("write %d: %v, want a timeout part way", n, err)
 	}
