@@ -228,8 +228,21 @@ func BenchmarkSetReadDeadline(b *testing.B) {
 		}
 	})
 	b.Run("deadline.Conn", func(b *testing.B) {
+		// A read that waited once: the deadline is armed, as on a
+		// keep-alive connection, and every later move is lazy.
+		_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); !isTimeout(err) {
+			b.Fatalf("read: %v, want a timeout", err)
+		}
 		for b.Loop() {
 			_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+		}
+	})
+	b.Run("deadline.Conn/fresh", func(b *testing.B) {
+		// A new connection's: nothing armed until a read waits.
+		f, _ := pair(b)
+		for b.Loop() {
+			_ = f.SetReadDeadline(time.Now().Add(time.Minute))
 		}
 	})
 }
