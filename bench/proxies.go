@@ -160,7 +160,8 @@ http {
 %[3]s    keepalive 64;
   }
   server {
-    listen 127.0.0.1:%[4]d;
+    # Accept at the first bytes, as lb's listeners do: the same work.
+    listen 127.0.0.1:%[4]d deferred;
     location / {
       proxy_pass http://origins;
       proxy_http_version 1.1;
@@ -217,7 +218,8 @@ defaults
   timeout server 30s
   timeout http-keep-alive 75s
 frontend fe
-  bind 127.0.0.1:%d
+  # Accept at the first bytes, as lb's listeners do: the same work.
+  bind 127.0.0.1:%d defer-accept
   # The forwarding fields lb sends by default: the same work.
   unique-id-format %%[uuid()]
   unique-id-header X-Request-ID

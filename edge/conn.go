@@ -229,10 +229,25 @@ func (l *Listener) ConnsOf(ip netip.Addr) int {
 
 var tooManyConns = []byte("HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 18\r\n\r\nToo Many Requests\n")
 
-// refuse answers a connection that is over a limit and closes it.
+// refuse answers a connection that is over a limit and closes it. The
+// client's request has usually arrived (the listener accepts a
+// connection at its first bytes) and stays unread, and a close over
+// unread bytes sends a reset, which may destroy the answer in the
+// client's buffer before it reads it. So the answer is followed by a
+// half-close, and what the client sends is drained, for a second at most,
+// before the close (Nginx lingering_close).
 func refuse(c net.Conn, answer []byte) {
 	_ = c.SetDeadline(time.Now().Add(time.Second))
-	_, _ = c.Write(answer)
+	if _, err := c.Write(answer); err == nil {
+		if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			var buf [512]byte
+			for {
+				if _, err := c.Read(buf[:]); err != nil {
+					break
+				}
+			}
+		}
+	}
 	_ = c.Close()
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"lb/deadline"
@@ -120,6 +121,10 @@ func (s *Set) Listen(key, addr string) (*View, error) {
 				return nil, err
 			}
 			ln = l.(*net.TCPListener)
+		}
+		if err := deferAccept(ln); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("listener %s: %w", addr, err)
 		}
 		sock = &Socket{set: s, key: key, ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
 		s.socks[key] = sock
@@ -499,3 +504,34 @@ func (v *View) Close() error {
 
 // Addr returns the socket's bound address.
 func (v *View) Addr() net.Addr { return v.sock.ln.Addr() }
+
+// deferAccept makes the kernel hand ln a connection only once its first
+// bytes have arrived (TCP_DEFER_ACCEPT; Nginx listen ... deferred,
+// HAProxy bind ... defer-accept). Every protocol lb serves has the
+// client speak first (HTTP, TLS's hello, the PROXY header), so the first
+// read of an accepted connection finds its request instead of failing
+// with EAGAIN and parking in the poller: a system call and a scheduler
+// round trip less per new connection, and a client that connects and
+// stays silent costs nothing here until, after about a second, the
+// kernel hands it over anyway (it then meets the listener's timeouts).
+// Set after listen, also on an inherited socket.
+func deferAccept(ln *net.TCPListener) error {
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, deferSeconds)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("TCP_DEFER_ACCEPT: %w", serr)
+	}
+	return nil
+}
+
+// deferSeconds is how long the kernel may hold a silent connection
+// before handing it over; the kernel rounds it to SYN-ACK retransmits.
+const deferSeconds = 1

@@ -335,3 +335,42 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestListenDefersAccept: a connection reaches Accept only once its
+// client has sent something (TCP_DEFER_ACCEPT, which holds a silent one
+// for at least a second), and then with its bytes waiting.
+func TestListenDefersAccept(t *testing.T) {
+	s := NewSet()
+	v, err := s.Listen("http", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	c := dial(t, v.Addr().String())
+	got := make(chan net.Conn, 1)
+	go func() {
+		if a, err := v.Accept(); err == nil {
+			got <- a
+		}
+	}()
+	select {
+	case a := <-got:
+		a.Close()
+		t.Fatal("a connection that sent nothing was accepted")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := c.c.Write([]byte("GET")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-got:
+		defer a.Close()
+		buf := make([]byte, 8)
+		a.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := a.Read(buf); string(buf[:n]) != "GET" {
+			t.Fatalf("first read = %q, %v; want the client's bytes", buf[:n], err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("not accepted after its first bytes")
+	}
+}
