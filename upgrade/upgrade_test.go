@@ -374,3 +374,60 @@ func TestListenDefersAccept(t *testing.T) {
 		t.Fatal("not accepted after its first bytes")
 	}
 }
+
+// TestViewsShareASocket: two views of one socket (a reload's old and new
+// servers). Closing the one waiting in Accept makes it return at once,
+// and the other then accepts the socket's connections; closing the last
+// closes the socket.
+func TestViewsShareASocket(t *testing.T) {
+	s := NewSet()
+	v1, err := s.Listen("http", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := v1.Addr().String()
+	v2, err := s.Listen("http", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := func(v *View) chan error {
+		ch := make(chan error, 1)
+		go func() {
+			c, err := v.Accept()
+			if c != nil {
+				c.Close()
+			}
+			ch <- err
+		}()
+		return ch
+	}
+	first := accepted(v1)
+	time.Sleep(50 * time.Millisecond) // v1 usually waits in the listener's Accept by now
+	second := accepted(v2)
+	v1.Close()
+	select {
+	case err := <-first:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("closed view's Accept = %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a closed view's Accept did not return")
+	}
+	c := dial(t, addr)
+	if _, err := c.c.Write([]byte("GET")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Fatalf("open view's Accept = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the open view accepted nothing")
+	}
+	v2.Close()
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatal("the socket still accepts after its last view closed")
+	}
+}
