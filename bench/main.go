@@ -48,13 +48,19 @@ var workloads = []workload{
 type sample struct {
 	wrk   wrkResult
 	ticks int64 // proxy CPU ticks over the run; 0 for the baseline
+	sys   int64 // of which in the kernel
 }
 
-func (s sample) cpuPerReqUS() float64 {
+func (s sample) cpuPerReqUS() float64 { return s.perReqUS(s.ticks) }
+
+// sysPerReqUS is the kernel's part of cpuPerReqUS.
+func (s sample) sysPerReqUS() float64 { return s.perReqUS(s.sys) }
+
+func (s sample) perReqUS(ticks int64) float64 {
 	if s.wrk.Requests == 0 {
 		return 0
 	}
-	return float64(s.ticks) * (1e6 / clockTicks) / float64(s.wrk.Requests)
+	return float64(ticks) * (1e6 / clockTicks) / float64(s.wrk.Requests)
 }
 
 func main() {
@@ -218,12 +224,13 @@ func main() {
 						fatalf("%s %s: %v", w.name, t.name, err)
 					}
 				}
-				before := sumTicks(t.pids())
+				before, beforeSys := sumTicks(t.pids())
 				r, err := runWrk(dir, *clientCPU, w, t.url, *dur)
 				if err != nil {
 					fatalf("%s %s: %v", w.name, t.name, err)
 				}
-				s := sample{wrk: r, ticks: sumTicks(t.pids()) - before}
+				after, afterSys := sumTicks(t.pids())
+				s := sample{wrk: r, ticks: after - before, sys: afterSys - beforeSys}
 				rep.Results[w.name][t.name] = append(rep.Results[w.name][t.name], s)
 				log.Printf("%s run %d %-8s %8.0f req/s  p99 %5.2f ms  errors %d  CPU %.1f µs/req",
 					w.name, i+1, t.name, r.rps(), float64(r.P99)/1000, r.Errors, s.cpuPerReqUS())

@@ -105,6 +105,7 @@ func (r *report) write(dir string) error {
 			fmt.Fprintf(&b, "\n%s: %s\n", w, line)
 		}
 	}
+	r.splitTable(&b)
 	if len(r.Idle) > 0 {
 		b.WriteString("\n## Memory per idle keep-alive connection\n\n")
 		n := 0
@@ -241,4 +242,44 @@ func (r *report) encodedLine(w string) string {
 		parts = append(parts, part)
 	}
 	return fmt.Sprintf("%s; uncompressed %d bytes.", strings.Join(parts, ", "), plain)
+}
+
+// splitTable writes, for the workloads with a goal, each proxy's CPU per
+// request split into user space and kernel, and the user time lb would
+// have to reach, its kernel time as measured, to meet the goal.
+func (r *report) splitTable(b *strings.Builder) {
+	var rows []string
+	for _, w := range r.Order {
+		res := r.Results[w]
+		if !workloadNamed(w).goal || len(res["nginx"]) == 0 || len(res["haproxy"]) == 0 || len(res["lb"]) == 0 {
+			continue
+		}
+		row := "| " + w
+		for _, p := range []string{"lb", "nginx", "haproxy", "floor"} {
+			ss := res[p]
+			if len(ss) == 0 {
+				row += " | — | —"
+				continue
+			}
+			sys := stat(ss, sample.sysPerReqUS)
+			user := stat(ss, func(s sample) float64 { return s.cpuPerReqUS() - s.sysPerReqUS() })
+			row += fmt.Sprintf(" | %.1f | %.1f", user, sys)
+		}
+		budget := 0.9*min(cpu(res["nginx"]), cpu(res["haproxy"])) - stat(res["lb"], sample.sysPerReqUS)
+		if budget > 0 {
+			row += fmt.Sprintf(" | %.1f µs |\n", budget)
+		} else {
+			row += " | none: lb's kernel time alone is over the goal |\n"
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n## User space and kernel\n\n")
+	b.WriteString("CPU µs per request split into user and kernel (system) time, medians over the runs. The kernel's part is mostly the same work for every proxy (reading and writing the same bytes on loopback, most of it each write waking its reader on the other CPU), give or take a system call or two per request. The last column is the user time lb would need, with its kernel time as measured, to be at 0.9 × the better peer's CPU: compare it with that peer's own user time, and with the Go floor's, which is what Go's runtime and poller spend with no HTTP engine at all.\n\n")
+	b.WriteString("| workload | lb user | lb kernel | Nginx user | Nginx kernel | HAProxy user | HAProxy kernel | Go floor user | Go floor kernel | lb user time the goal needs |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, row := range rows {
+		b.WriteString(row)
+	}
 }
