@@ -402,7 +402,7 @@ func (s *Set) listenerFiles() ([]string, []*os.File, error) {
 //
 // A view accepts from the kernel itself, in the server's own Accept call:
 // no goroutine sits between the kernel and the server, which saved one
-// goroutine hand-off per new connection (CPU per new connection −6%). One
+// goroutine hand-off per new connection (CPU per new connection −5%). One
 // view at a time holds the turn to call the listener's Accept; the others
 // wait for it. Connections that come from elsewhere (handed over by the
 // old process, or back from parking) are queued, and the listener's
