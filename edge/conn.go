@@ -31,6 +31,10 @@ type Conn struct {
 	closed   atomic.Bool
 	client   netip.Addr // the client's address, once ClientAddr has read it
 	clientOK bool
+	// quiet: the client sent whole requests so far and none was refused,
+	// or the connection is a tunnel now. False until a read. Atomic:
+	// Close may come from another goroutine (a server's shutdown).
+	quiet atomic.Bool
 }
 
 // ClientAddr returns the address of the connection's client (the one the
@@ -55,11 +59,47 @@ func (c *Conn) releaseSlot() {
 
 // Close closes the connection and gives back its place in the
 // listener's per-address count.
+//
+// A connection closed while its client may still be sending (its
+// request refused, cut short by a limit, or never read at all, as when
+// the server is over max_conns) lingers instead (Nginx lingering_close):
+// closing over unread bytes would send a reset, which can destroy the
+// answer just written before the client reads it, and makes a client
+// still uploading fail its write instead of reading the answer. Its
+// goroutine half-closes it, reads and drops what comes for lingerTime
+// at most, and then closes it.
 func (c *Conn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.releaseSlot()
+	if !c.closed.CompareAndSwap(false, true) {
+		return c.Conn.Close()
+	}
+	c.releaseSlot()
+	if !c.quiet.Load() {
+		go linger(c.Conn)
+		return nil
 	}
 	return c.Conn.Close()
+}
+
+// lingerTime bounds a lingering close.
+const lingerTime = time.Second
+
+// linger half-closes c, drains what its client still sends for
+// lingerTime at most, and closes it.
+func linger(c net.Conn) {
+	defer c.Close()
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	if c.SetReadDeadline(time.Now().Add(lingerTime)) != nil {
+		return
+	}
+	var buf [4096]byte // Nginx's lingering buffer
+	for {
+		if _, err := c.Read(buf[:]); err != nil {
+			return
+		}
+	}
 }
 
 // NewConn wraps c, checking its requests within limits.
@@ -91,8 +131,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	m, serr := c.scan.Scan(p[:n])
 	if serr == nil {
+		if idle := c.scan.Idle(); idle != c.quiet.Load() {
+			c.quiet.Store(idle)
+		}
 		return n, err
 	}
+	c.quiet.Store(false)
 	c.err = serr
 	if c.scan.RefusedHere() && m < n {
 		m++ // the refused request's first byte: fasthttp then answers it
@@ -117,6 +161,7 @@ func (c *Conn) NetConn() net.Conn { return c.Conn }
 // reading (fasthttp's Hijack).
 func (c *Conn) SwitchProtocols() {
 	c.switched, c.err = true, nil
+	c.quiet.Store(true) // a tunnel's close needs no lingering
 }
 
 // Listener wraps accepted connections in Conn and bounds the open
@@ -229,26 +274,16 @@ func (l *Listener) ConnsOf(ip netip.Addr) int {
 
 var tooManyConns = []byte("HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 18\r\n\r\nToo Many Requests\n")
 
-// refuse answers a connection that is over a limit and closes it. The
-// client's request has usually arrived (the listener accepts a
-// connection at its first bytes) and stays unread, and a close over
-// unread bytes sends a reset, which may destroy the answer in the
-// client's buffer before it reads it. So the answer is followed by a
-// half-close, and what the client sends is drained, for a second at most,
-// before the close (Nginx lingering_close).
+// refuse answers a connection that is over a limit and closes it,
+// lingering: its request has usually arrived (the listener accepts a
+// connection at its first bytes) and stays unread.
 func refuse(c net.Conn, answer []byte) {
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write(answer); err == nil {
-		if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-			var buf [512]byte
-			for {
-				if _, err := c.Read(buf[:]); err != nil {
-					break
-				}
-			}
-		}
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write(answer); err != nil {
+		_ = c.Close()
+		return
 	}
-	_ = c.Close()
+	linger(c)
 }
 
 func addrOf(a net.Addr) netip.Addr {
