@@ -200,7 +200,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if l.MaxConnsPerIP > 0 && !l.lazyAddr {
 			ip := addrOf(c.RemoteAddr())
 			if !l.acquire(ip) {
-				go refuse(c, tooManyConns)
+				go l.refuse(c, tooManyConns)
 				continue
 			}
 			release = func() { l.releaseIP(ip) }
@@ -276,9 +276,19 @@ var tooManyConns = []byte("HTTP/1.1 429 Too Many Requests\r\nConnection: close\r
 
 // refuse answers a connection that is over a limit and closes it,
 // lingering: its request has usually arrived (the listener accepts a
-// connection at its first bytes) and stays unread.
-func refuse(c net.Conn, answer []byte) {
-	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+// connection at its first bytes) and stays unread. On a TLS listener the
+// answer goes over TLS, after the handshake, as Nginx's limit_conn
+// answers after it too.
+func (l *Listener) refuse(c net.Conn, answer []byte) {
+	_ = c.SetDeadline(time.Now().Add(time.Second)) // the handshake and the answer
+	if l.tls != nil {
+		tc := tls.Server(c, l.tls)
+		if tc.Handshake() != nil {
+			_ = c.Close()
+			return
+		}
+		c = tc
+	}
 	if _, err := c.Write(answer); err != nil {
 		_ = c.Close()
 		return

@@ -352,3 +352,55 @@ func TestTLSCertificateReloadOnSIGHUP(t *testing.T) {
 		t.Fatal("old certificate served after the reload")
 	}
 }
+
+// TestTLSMaxConnsPerIP: over max_conns_per_ip on a TLS listener, the
+// refused connection completes its handshake and reads its 429 over TLS
+// (Nginx limit_conn answers after the handshake too), then a clean close.
+func TestTLSMaxConnsPerIP(t *testing.T) {
+	ca := newCA(t)
+	dir := t.TempDir()
+	cert, key := ca.issue(t, dir, "a", "a.test")
+	o := startRawOrigin(t)
+	p := startLB(t, fmt.Sprintf(`listeners:
+  - address: 127.0.0.1:0
+    max_conns_per_ip: 1
+    tls:
+      certificates: [{cert: %s, key: %s}]
+log: {level: error, access: {enabled: false}}
+routes: [{pool: web}]
+pools:
+  web:
+    servers: [{address: %s}]
+`, cert, key, o.addr))
+	dial := func() (*tls.Conn, *bufio.Reader) {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", p.Addrs()[0].String(),
+			&tls.Config{RootCAs: ca.pool, ServerName: "a.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		return c, bufio.NewReader(c)
+	}
+	status := func(br *bufio.Reader) int {
+		var resp fasthttp.Response
+		if err := resp.Read(br); err != nil {
+			t.Fatalf("reading the answer: %v", err)
+		}
+		return resp.StatusCode()
+	}
+	_, br1 := dial()
+	if s := status(br1); s != 200 {
+		t.Fatalf("first connection: status %d, want 200", s)
+	}
+	_, br2 := dial()
+	if s := status(br2); s != 429 {
+		t.Fatalf("second connection: status %d, want 429", s)
+	}
+	if _, err := br2.ReadByte(); err != io.EOF {
+		t.Fatalf("second connection after the answer: %v, want EOF", err)
+	}
+}
