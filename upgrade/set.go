@@ -434,6 +434,9 @@ func newSocket(s *Set, key string, ln *net.TCPListener) *Socket {
 // socket stopped.
 func (sock *Socket) accept(v *View) *Conn {
 	for {
+		// First without waiting: a select picks among ready cases at
+		// random, and a closed view must not take the turn and wait in
+		// Accept for nothing.
 		select {
 		case <-v.closed:
 			return nil
