@@ -168,7 +168,12 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 }
 
+// isTimeout reports whether err is a timeout. A nil err returns before
+// errors.As, whose target escapes: every accepted connection asks.
 func isTimeout(err error) bool {
+	if err == nil {
+		return false
+	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -431,3 +431,14 @@ func TestViewsShareASocket(t *testing.T) {
 		t.Fatal("the socket still accepts after its last view closed")
 	}
 }
+
+// An accepted connection asks isTimeout about a nil error; that must not
+// allocate (errors.As's target escapes to the heap).
+func TestIsTimeoutNilDoesNotAllocate(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { _ = isTimeout(nil) }); n != 0 {
+		t.Errorf("isTimeout(nil) allocates %v times", n)
+	}
+	if !isTimeout(os.ErrDeadlineExceeded) || isTimeout(net.ErrClosed) {
+		t.Error("isTimeout misjudges a deadline or a closed listener")
+	}
+}
