@@ -77,17 +77,21 @@ func (r *report) write(dir string) error {
 	fmt.Fprintf(&b, "- Each figure is the median of %d runs of %s, interleaved across proxies after a warm-up; each run follows %s of unmeasured load on the same proxy. **CPU µs/req** is the proxy's user+system time over the run (from `/proc/PID/stat`) divided by the requests it served: the figure that holds on a shared machine. Its range over the runs is in the tables below: on this shared machine the same process swings by up to 2× from one run to the next, so compare medians and read ratios as ±20%%.\n\n", r.Runs, r.Duration, r.Prewarm)
 
 	b.WriteString("## Summary: CPU per request\n\n")
-	b.WriteString("| workload | lb | Nginx | HAProxy | bare fasthttp | lb / Nginx | lb / HAProxy | goal: lb ≤ 0.9 × best |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workload | lb | Nginx | HAProxy | bare fasthttp | Go floor (÷ best) | lb / Nginx | lb / HAProxy | goal: lb ≤ 0.9 × best |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range r.Order {
 		res := r.Results[w]
 		l, n, h := cpu(res["lb"]), cpu(res["nginx"]), cpu(res["haproxy"])
 		if len(res["nginx"]) == 0 {
-			fmt.Fprintf(&b, "| %s | %.1f µs | — | — | — | — | — | (lb only) |\n", w, l)
+			fmt.Fprintf(&b, "| %s | %.1f µs | — | — | — | — | — | — | (lb only) |\n", w, l)
 			continue
 		}
 		bare := "—"
 		if ss := res["fasthttp"]; len(ss) > 0 {
 			bare = fmt.Sprintf("%.1f µs", cpu(ss))
+		}
+		floor := "—"
+		if ss := res["floor"]; len(ss) > 0 {
+			floor = fmt.Sprintf("%.1f µs (%.2f ×)", cpu(ss), cpu(ss)/min(n, h))
 		}
 		goal := "—"
 		if wl := workloadNamed(w); wl.goal {
@@ -98,8 +102,9 @@ func (r *report) write(dir string) error {
 			}
 			goal = fmt.Sprintf("%s %.2f ×", mark, l/best)
 		}
-		fmt.Fprintf(&b, "| %s | %.1f µs | %.1f µs | %.1f µs | %s | %.2f | %.2f | %s |\n", w, l, n, h, bare, l/n, l/h, goal)
+		fmt.Fprintf(&b, "| %s | %.1f µs | %.1f µs | %.1f µs | %s | %s | %.2f | %.2f | %s |\n", w, l, n, h, bare, floor, l/n, l/h, goal)
 	}
+	b.WriteString("\nGo floor: `bench/floor`, a byte relay in Go with no HTTP engine, no limits, no timeouts, no health checks. It pays what Go's runtime, its network poller and its accept path cost on their own; its ratio to the better peer shows how much of the 0.9 × budget those leave for everything a proxy does.\n")
 	for _, w := range r.Order {
 		if line := r.encodedLine(w); line != "" && len(r.Results[w]["nginx"]) > 0 {
 			fmt.Fprintf(&b, "\n%s: %s\n", w, line)
@@ -277,7 +282,7 @@ func (r *report) splitTable(b *strings.Builder) {
 		return
 	}
 	b.WriteString("\n## User space and kernel\n\n")
-	b.WriteString("CPU µs per request split into user and kernel (system) time, medians over the runs. The kernel's part is mostly the same work for every proxy (reading and writing the same bytes on loopback, most of it each write waking its reader on the other CPU), give or take a system call or two per request. The last column is the user time lb would need, with its kernel time as measured, to be at 0.9 × the better peer's CPU: compare it with that peer's own user time, and with the Go floor's, which is what Go's runtime and poller spend with no HTTP engine at all.\n\n")
+	b.WriteString("CPU µs per request split into user and kernel (system) time, medians over the runs. The kernel's part is mostly the same work for every proxy (reading and writing the same bytes on loopback, most of it each write waking its reader on the other CPU), give or take a system call or two per request. The last column is the user time lb would need, with its kernel time as measured, to be at 0.9 × the better peer's CPU: compare it with that peer's own user time, and with the Go floor's, which is what Go's runtime, poller and accept path spend with no HTTP engine at all.\n\n")
 	b.WriteString("| workload | lb user | lb kernel | Nginx user | Nginx kernel | HAProxy user | HAProxy kernel | Go floor user | Go floor kernel | lb user time the goal needs |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, row := range rows {
 		b.WriteString(row)

@@ -1,45 +1,113 @@
 // Command floor is not a proxy: it is the floor under one, for the
-// benchmarks. It relays keep-alive GETs without bodies to origins that
-// answer with a Content-Length, touching the bytes no more than it must:
-// it finds the end of a request head, adds an X-Forwarded-For line,
-// writes the head to the client connection's own origin connection
-// (round robin when the client connects), finds the answer's head and
-// length, and copies the answer back. No parsing beyond that, no limits,
-// no timeouts, no pooling, no health, no metrics: anything else it meets
-// ends the connection.
+// benchmarks. It relays GETs without bodies to origins that answer with
+// a Content-Length, touching the bytes no more than it must: it finds
+// the end of a request head, adds an X-Forwarded-For line, writes the
+// head to an origin connection (round robin when the client connects,
+// kept open between clients), finds the answer's head and length, and
+// copies the answer back. A request that asks to close with the exact
+// line the benchmark's client sends ("Connection: close") goes upstream
+// without that line, and its answer goes back with it and ends the
+// client's connection, so the origin connection stays open, as a
+// proxy's pool keeps it. Its listener defers accept until the first
+// bytes arrive, as lb, Nginx (deferred) and HAProxy (defer-accept) do in
+// the benchmarks. No parsing beyond that, no limits, no timeouts, no
+// health, no metrics: anything else it meets ends the connection.
 //
 // The benchmarks run it next to lb, Nginx and HAProxy on the keep-alive
-// GET workloads to show what the Go runtime and its network poller cost
-// on their own, under the same load: the part of lb's CPU per request
-// that no HTTP engine in Go can remove.
+// GET workloads and on a new connection per request to show what the Go
+// runtime, its network poller and its accept path cost on their own,
+// under the same load: the part of lb's CPU per request that no HTTP
+// engine in Go can remove.
 package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"log"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	origins := flag.String("origins", "", "comma-separated origin addresses")
 	flag.Parse()
-	ups := strings.Split(*origins, ",")
-	ln, err := net.Listen("tcp", *addr)
+	var ups []*origin
+	for _, a := range strings.Split(*origins, ",") {
+		ups = append(ups, &origin{addr: a, idle: make(chan net.Conn, idleMax)})
+	}
+	lc := net.ListenConfig{Control: deferAccept}
+	ln, err := lc.Listen(context.Background(), "tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
+	log.Fatal(serve(ln, ups))
+}
+
+// serve relays each connection ln accepts to the next of ups.
+func serve(ln net.Listener, ups []*origin) error {
 	var next atomic.Uint64
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			log.Fatal(err)
+			return err
 		}
 		go relay(c, ups[next.Add(1)%uint64(len(ups))])
+	}
+}
+
+// deferAccept sets TCP_DEFER_ACCEPT, the option behind Nginx's deferred
+// and HAProxy's defer-accept, on the listening socket.
+func deferAccept(_, _ string, rc syscall.RawConn) error {
+	var err error
+	if cerr := rc.Control(func(fd uintptr) {
+		err = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, 1)
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// buffers are a connection's, reused by the next one: a floor
+// allocates nothing per connection.
+type buffers struct {
+	in  [4096]byte
+	out [4096 + 64]byte
+	buf [32 << 10]byte
+}
+
+var bufPool = sync.Pool{New: func() any { return new(buffers) }}
+
+// idleMax bounds the open connections kept idle per origin.
+const idleMax = 1024
+
+// origin is one origin and its idle connections.
+type origin struct {
+	addr string
+	idle chan net.Conn
+}
+
+// get returns an idle connection to o, or a new one.
+func (o *origin) get() (net.Conn, error) {
+	select {
+	case c := <-o.idle:
+		return c, nil
+	default:
+		return net.Dial("tcp", o.addr)
+	}
+}
+
+// put keeps c for the next client, or closes it when enough are kept.
+func (o *origin) put(c net.Conn) {
+	select {
+	case o.idle <- c:
+	default:
+		c.Close()
 	}
 }
 
@@ -47,18 +115,28 @@ var (
 	endOfHead     = []byte("\r\n\r\n")
 	contentLength = []byte("content-length:")
 	forwardedFor  = []byte("X-Forwarded-For: 127.0.0.1\r\n\r\n")
+	closeLine     = []byte("\r\nConnection: close\r\n")
 )
 
-func relay(c net.Conn, origin string) {
+func relay(c net.Conn, o *origin) {
 	defer c.Close()
-	up, err := net.Dial("tcp", origin)
+	up, err := o.get()
 	if err != nil {
 		return
 	}
-	defer up.Close()
-	in := make([]byte, 4096)
-	out := make([]byte, 0, 4096)
-	buf := make([]byte, 32<<10)
+	// up goes back to o only between answers, when nothing of one is
+	// left unread on it.
+	clean := true
+	defer func() {
+		if clean {
+			o.put(up)
+		} else {
+			up.Close()
+		}
+	}()
+	bufs := bufPool.Get().(*buffers)
+	defer bufPool.Put(bufs)
+	in, out, buf := bufs.in[:], bufs.out[:0], bufs.buf[:]
 	n := 0
 	for {
 		end := -1
@@ -76,7 +154,16 @@ func relay(c net.Conn, origin string) {
 			}
 			n += m
 		}
-		out = append(append(out[:0], in[:end-2]...), forwardedFor...)
+		req := in[:end-2]
+		out = out[:0]
+		closing := false
+		if i := bytes.Index(req, closeLine); i >= 0 {
+			closing = true
+			out = append(out, req[:i+2]...)
+			req = req[i+len(closeLine):]
+		}
+		out = append(append(out, req...), forwardedFor...)
+		clean = false
 		if _, err := up.Write(out); err != nil {
 			return
 		}
@@ -97,7 +184,13 @@ func relay(c net.Conn, origin string) {
 			}
 		}
 		left := head + bodyLength(buf[:head]) - r
-		if _, err := c.Write(buf[:r]); err != nil {
+		answer := buf[:r]
+		if closing {
+			// The client is told the connection ends, as a server must.
+			out = append(append(append(out[:0], buf[:head-2]...), closeLine[2:]...), buf[head-2:r]...)
+			answer = out
+		}
+		if _, err := c.Write(answer); err != nil {
 			return
 		}
 		for left > 0 {
@@ -109,6 +202,10 @@ func relay(c net.Conn, origin string) {
 			if _, err := c.Write(buf[:m]); err != nil {
 				return
 			}
+		}
+		clean = left == 0
+		if closing {
+			return
 		}
 	}
 }
