@@ -41,7 +41,9 @@ func main() {
 	for _, a := range strings.Split(*origins, ",") {
 		ups = append(ups, &origin{addr: a, idle: make(chan net.Conn, idleMax)})
 	}
-	lc := net.ListenConfig{Control: deferAccept}
+	// No TCP keep-alive probes on accepted connections (Go's default
+	// sets four socket options on each), as lb and the peers have none.
+	lc := net.ListenConfig{Control: deferAccept, KeepAlive: -1}
 	ln, err := lc.Listen(context.Background(), "tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
