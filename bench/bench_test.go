@@ -59,6 +59,16 @@ func TestReport(t *testing.T) {
 			t.Errorf("RESULTS.md lacks %q:\n%s", want, md)
 		}
 	}
+	if !strings.Contains(md, "Go floor: `bench/floor`") {
+		t.Error("RESULTS.md lacks the Go floor's note")
+	}
+	delete(r.Results["keep-alive small GET"], "floor")
+	if err := r.write(dir); err != nil {
+		t.Fatal(err)
+	}
+	if md := readFile(t, dir+"/RESULTS.md"); strings.Contains(md, "Go floor: `bench/floor`") {
+		t.Error("RESULTS.md explains a Go floor that did not run")
+	}
 	if svg := readFile(t, dir+"/results.svg"); !strings.HasPrefix(svg, "<svg") || !strings.Contains(svg, "lb 15.0") {
 		t.Errorf("bad chart:\n%s", svg)
 	}

@@ -104,7 +104,9 @@ func (r *report) write(dir string) error {
 		}
 		fmt.Fprintf(&b, "| %s | %.1f µs | %.1f µs | %.1f µs | %s | %s | %.2f | %.2f | %s |\n", w, l, n, h, bare, floor, l/n, l/h, goal)
 	}
-	b.WriteString("\nGo floor: `bench/floor`, a byte relay in Go with no HTTP engine, no limits, no timeouts, no health checks. It pays what Go's runtime, its network poller and its accept path cost on their own; its ratio to the better peer shows how much of the 0.9 × budget those leave for everything a proxy does.\n")
+	if r.ran("floor") {
+		b.WriteString("\nGo floor: `bench/floor`, a byte relay in Go with no HTTP engine, no limits, no timeouts, no health checks. It pays what Go's runtime, its network poller and its accept path cost on their own; its ratio to the better peer shows how much of the 0.9 × budget those leave for everything a proxy does.\n")
+	}
 	for _, w := range r.Order {
 		if line := r.encodedLine(w); line != "" && len(r.Results[w]["nginx"]) > 0 {
 			fmt.Fprintf(&b, "\n%s: %s\n", w, line)
@@ -247,6 +249,16 @@ func (r *report) encodedLine(w string) string {
 		parts = append(parts, part)
 	}
 	return fmt.Sprintf("%s; uncompressed %d bytes.", strings.Join(parts, ", "), plain)
+}
+
+// ran reports whether target p has results in any workload.
+func (r *report) ran(p string) bool {
+	for _, res := range r.Results {
+		if len(res[p]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // splitTable writes, for the workloads with a goal, each proxy's CPU per
