@@ -89,13 +89,13 @@ func (r *report) write(dir string) error {
 		if ss := res["fasthttp"]; len(ss) > 0 {
 			bare = fmt.Sprintf("%.1f µs", cpu(ss))
 		}
+		best := min(n, h)
 		floor := "—"
 		if ss := res["floor"]; len(ss) > 0 {
-			floor = fmt.Sprintf("%.1f µs (%.2f ×)", cpu(ss), cpu(ss)/min(n, h))
+			floor = fmt.Sprintf("%.1f µs (%.2f ×)", cpu(ss), cpu(ss)/best)
 		}
 		goal := "—"
 		if wl := workloadNamed(w); wl.goal {
-			best := min(n, h)
 			mark := "✗"
 			if l <= 0.9*best {
 				mark = "✓"

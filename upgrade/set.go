@@ -459,8 +459,9 @@ func (sock *Socket) accept(v *View) *Conn {
 			return c
 		}
 		nc, err := sock.ln.Accept()
-		if isTimeout(err) {
-			_ = sock.ln.SetDeadline(time.Time{}) // woken: see the queue
+		woken := isTimeout(err)
+		if woken {
+			_ = sock.ln.SetDeadline(time.Time{}) // see the queue
 		}
 		sock.turn <- struct{}{}
 		switch {
@@ -475,7 +476,7 @@ func (sock *Socket) accept(v *View) *Conn {
 			}
 		case errors.Is(err, net.ErrClosed):
 			sock.close()
-		case !isTimeout(err):
+		case !woken:
 			// Out of descriptors or a connection reset before it was
 			// accepted: try again shortly rather than stop listening.
 			time.Sleep(50 * time.Millisecond)
