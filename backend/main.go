@@ -89,6 +89,10 @@ func main() {
 	srv := svc.Server(service.ServerConfig{ReadTimeout: *readTimeout, WriteTimeout: 60 * time.Second,
 		IdleTimeout: 90 * time.Second, Compress: *compress})
 
+	// SIGTERM is caught before "listening on" tells anyone this process
+	// exists, so a stop sent at once still drains.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	ln, err := service.Listen(*addr)
 	if err != nil {
 		log.Fatalf("backend: %v", err)
@@ -106,8 +110,6 @@ func main() {
 
 	stopped := make(chan error, 1)
 	go func() {
-		sig := make(chan os.Signal, 2)
-		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 		<-sig
 		log.Printf("draining: readiness 503 for %v, then up to %v for requests in flight", *drainGrace, *shutdownTimeout)
 		go func() { <-sig; log.Print("second signal: exiting now"); os.Exit(1) }()

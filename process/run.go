@@ -35,6 +35,11 @@ func Run(path, pidFile string) error {
 		return err
 	}
 	log := p.logs.Error
+	// Signals are caught before the PID file says where to send them: a
+	// SIGHUP sent the moment it appears would otherwise end the process,
+	// and a SIGUSR2 would be dropped (Go ignores signals nobody asked for).
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGTERM, syscall.SIGINT)
 	if pidFile != "" {
 		remove, err := WritePID(pidFile, set.Upgraded())
 		if err != nil {
@@ -52,8 +57,6 @@ func Run(path, pidFile string) error {
 	if err := set.Ready(); err != nil {
 		log.Warn("upgrade: the old process did not hear this one is ready", zap.Error(err))
 	}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGTERM, syscall.SIGINT)
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
