@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,34 +74,64 @@ func TestReloadsUnderLoad(t *testing.T) {
 	}
 }
 
-// TestGracefulStop: a slow request in flight at SIGTERM completes, new
+// TestGracefulStop: a request in flight at SIGTERM completes, new
 // connections are refused once the stop has begun, lb exits 0 and removes
-// its PID file.
+// its PID file. The origin says when the request has reached it and holds
+// it until the refusal has been seen, so no step depends on timing.
 func TestGracefulStop(t *testing.T) {
-	servers := startFarm(t, 1)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	origin := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		io.WriteString(w, "slow\n")
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go origin.Serve(ln)
+	t.Cleanup(func() { origin.Close() })
 	dir := t.TempDir()
 	cfgPath, pidPath := filepath.Join(dir, "lb.yaml"), filepath.Join(dir, "lb.pid")
-	writeConfig(t, cfgPath, servers, "")
+	writeConfig(t, cfgPath, []string{ln.Addr().String()}, "")
 	lb := start(t, "lb", "-config", cfgPath, "-pid", pidPath)
 	addr := lb.waitFor(t, lbAddrRe)
+	waitNewPID(t, pidPath, 0)
 
 	done := make(chan error, 1)
 	go func() {
-		code, body, err := fasthttp.GetTimeout(nil, "http://"+addr+"/slow?ms=1500", 10*time.Second)
+		code, body, err := fasthttp.GetTimeout(nil, "http://"+addr+"/slow", 30*time.Second)
 		if err == nil && (code != 200 || string(body) != "slow\n") {
 			err = fmt.Errorf("status %d body %q", code, body)
 		}
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-arrived:
+	case err := <-done:
+		t.Fatalf("the request ended before it reached the origin: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the request did not reach the origin within 20s")
+	}
 	if err := lb.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
 		c.Close()
-		t.Fatal("a new connection was accepted after the stop began")
+		if time.Now().After(deadline) {
+			t.Fatal("new connections still accepted 20s after SIGTERM")
+		}
 	}
+	select {
+	case <-lb.done:
+		t.Fatal("lb exited with a request in flight")
+	default:
+	}
+	close(release)
 	if err := <-done; err != nil {
 		t.Fatalf("the request in flight at SIGTERM: %v", err)
 	}
