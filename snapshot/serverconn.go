@@ -224,14 +224,18 @@ func (c *serverConn) checkIdle() error {
 
 // tlsGrace bounds the TLS read of the idle check: long enough for the
 // rest of a record whose start is waiting, short enough not to matter on
-// the rare reuse that needs it.
-const tlsGrace = time.Millisecond
+// the rare reuse that needs it. A variable only so that a test can expire
+// it before the read, as a stall of the goroutine would.
+var tlsGrace = time.Millisecond
 
 // readTLS takes in what waits on a TLS connection without waiting for
 // more than tlsGrace: TLS's own messages are handled by crypto/tls and
 // leave the connection fit; data, a close_notify or an error do not. A
 // read that times out leaves a tls.Conn usable (the deadline is the
-// next read's to set again).
+// next read's to set again). A read whose deadline passed before it
+// looked (the goroutine stalled for longer than tlsGrace) took nothing in,
+// so a timeout is fit only if the socket is empty now; what still waits
+// is counted as unsolicited.
 func (c *serverConn) readTLS() (reason int, fit bool) {
 	if err := c.Conn.SetReadDeadline(deadline.After(tlsGrace)); err != nil {
 		return metrics.DiscardClosed, false
@@ -241,8 +245,18 @@ func (c *serverConn) readTLS() (reason int, fit bool) {
 	switch {
 	case n > 0:
 		return metrics.DiscardUnsolicited, false
-	case errors.As(err, &ne) && ne.Timeout():
+	case !errors.As(err, &ne) || !ne.Timeout():
+		return metrics.DiscardClosed, false
+	}
+	c.peekN, c.peekErr = 0, 0
+	if err := c.raw.Control(c.peekFn); err != nil {
+		return metrics.DiscardClosed, false
+	}
+	switch {
+	case c.peekErr == syscall.EAGAIN:
 		return 0, true
+	case c.peekN > 0:
+		return metrics.DiscardUnsolicited, false
 	}
 	return metrics.DiscardClosed, false
 }

@@ -243,6 +243,19 @@ func TestServerConnUnderTLS(t *testing.T) {
 			expectReplaced(t, c, accepted, stats, tc.reason)
 		})
 	}
+	// A read whose deadline passed before it looked (a stalled goroutine)
+	// takes nothing in: what waits must still replace the connection.
+	t.Run("unsolicited data after a stall", func(t *testing.T) {
+		grace := tlsGrace
+		tlsGrace = -time.Second
+		t.Cleanup(func() { tlsGrace = grace })
+		dial, accepted := tlsLoopbackDial(t)
+		c, first, stats := open(t, dial, accepted)
+		exchange(t, c, first, nil, "request", "answer")
+		_, _ = first.Write([]byte("HTTP/1.1 200 OK\r\n"))
+		waitWaiting(t, c)
+		expectReplaced(t, c, accepted, stats, metrics.DiscardUnsolicited)
+	})
 	t.Run("quiet", func(t *testing.T) {
 		dial, accepted := tlsLoopbackDial(t)
 		c, srv, stats := open(t, dial, accepted)
