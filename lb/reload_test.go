@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,38 +142,42 @@ func TestGracefulStop(t *testing.T) {
 	}
 }
 
-// TestSignalAsSoonAsPIDFileAppears: the PID file is the promise that lb
-// -s and kill can be used, so a signal sent the moment it appears is
-// handled, not met by Go's default (SIGHUP ends a process that has not
-// asked for it; SIGUSR2 is dropped, which once made an upgrade in
-// TestFailedUpgradeKeepsServing never start). Each round reads the file
-// in a tight loop and sends SIGHUP at once. The window it guards is
-// microseconds wide, so a regression fails here only sometimes; with 5 ms
-// between the PID file and signal.Notify it fails every time.
-func TestSignalAsSoonAsPIDFileAppears(t *testing.T) {
+// TestSignalAsSoonAsAnnounced: the "listening" line and the PID file tell
+// that lb runs, and lb -s and kill may be used from then on, so a signal
+// sent the moment either appears is handled, not met by Go's default
+// (SIGHUP ends a process that has not asked for it; SIGUSR2 is dropped,
+// which once made an upgrade in TestFailedUpgradeKeepsServing never
+// start). Each round sends SIGHUP at once: on the listening line in even
+// rounds, on the PID file (read in a tight loop) in odd ones. The window
+// it guards is microseconds wide, so a regression fails here only
+// sometimes; with 5 ms between the PID file and signal.Notify it fails
+// every time.
+func TestSignalAsSoonAsAnnounced(t *testing.T) {
 	servers := startFarm(t, 1)
-	for round := range 5 {
+	for round := range 6 {
 		dir := t.TempDir()
 		cfgPath, pidPath := filepath.Join(dir, "lb.yaml"), filepath.Join(dir, "lb.pid")
 		writeConfig(t, cfgPath, servers, "")
 		lb := start(t, "lb", "-config", cfgPath, "-pid", pidPath)
-		deadline := time.Now().Add(30 * time.Second)
-		pid := 0
-		for pid == 0 && time.Now().Before(deadline) {
-			if b, err := os.ReadFile(pidPath); err == nil {
-				pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		if round%2 == 0 {
+			lb.waitFor(t, lbAddrRe)
+		} else {
+			for deadline := time.Now().Add(30 * time.Second); ; {
+				if b, err := os.ReadFile(pidPath); err == nil && strings.TrimSpace(string(b)) != "" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no PID file after 30s")
+				}
 			}
 		}
-		if pid == 0 {
-			t.Fatal("no PID file after 30s")
-		}
-		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		if err := lb.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		lb.waitFor(t, regexp.MustCompile(`"msg":"(configuration reloaded)"`))
 		select {
 		case <-lb.done:
-			t.Fatalf("round %d: lb exited on a SIGHUP sent as its PID file appeared: %v", round, lb.cmd.ProcessState)
+			t.Fatalf("round %d: lb exited on a SIGHUP sent as it said it runs: %v", round, lb.cmd.ProcessState)
 		default:
 		}
 	}

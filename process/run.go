@@ -25,6 +25,13 @@ const upgradeTimeout = time.Minute
 // one step). With pidFile, the PID is written there for lb -s; the new
 // process of an upgrade writes its own before it says it is ready.
 func Run(path, pidFile string) error {
+	// Signals are caught before the "listening" line and the PID file say
+	// that lb runs: a SIGHUP sent the moment they appear would otherwise
+	// end the process, and a SIGUSR2 would be dropped (Go ignores signals
+	// nobody asked for). One sent while lb starts waits until it serves.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	set, err := upgrade.Inherit()
 	if err != nil {
 		return err
@@ -35,11 +42,6 @@ func Run(path, pidFile string) error {
 		return err
 	}
 	log := p.logs.Error
-	// Signals are caught before the PID file says where to send them: a
-	// SIGHUP sent the moment it appears would otherwise end the process,
-	// and a SIGUSR2 would be dropped (Go ignores signals nobody asked for).
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGTERM, syscall.SIGINT)
 	if pidFile != "" {
 		remove, err := WritePID(pidFile, set.Upgraded())
 		if err != nil {
