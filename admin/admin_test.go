@@ -65,13 +65,16 @@ func (f *farm) origin(t *testing.T, name string) *origin {
 	return o
 }
 
+// configTmpl's health checks are generous (a probe may take up to 500ms,
+// and the first comes within 500ms): a slow probe in a -race binary on a
+// loaded machine must not fail a check the tests expect to pass.
 const configTmpl = `listeners: [{address: "127.0.0.1:0"}]
 log: {level: error, access: {enabled: false}}
 admin: {address: "127.0.0.1:0", token: "TOKEN"}
 routes: [{pool: web}]
 pools:
   web:
-    health_check: {interval: 50ms, timeout: 40ms, path: /healthz}
+    health_check: {interval: 500ms, timeout: 500ms, path: /healthz}
     servers: [SERVERS]
 `
 

@@ -66,6 +66,9 @@ func TestMetricsHealthChecks(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Shutdown() })
 	good, dead := ln.Addr().String(), loopback.Refusing(t)
 
+	// Generous probes (up to 500ms each): a slow probe in a -race binary
+	// on a loaded machine must not count as a failed check of good. The
+	// loop below waits for the checks it needs.
 	path := filepath.Join(t.TempDir(), "lb.yaml")
 	cfg := `listeners: [{address: "127.0.0.1:0"}]
 log: {level: error, access: {enabled: false}}
@@ -73,7 +76,7 @@ admin: {address: "127.0.0.1:0"}
 routes: [{pool: web}]
 pools:
   web:
-    health_check: {interval: 50ms, timeout: 40ms, fall: 2}
+    health_check: {interval: 500ms, timeout: 500ms, fall: 2}
     servers: [{address: "` + good + `"}, {address: "` + dead + `"}]
 `
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {

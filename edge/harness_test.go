@@ -86,6 +86,22 @@ func (o *rawOrigin) serve(c net.Conn) {
 	}
 }
 
+// await waits, up to 10 s, until the origin has received at least n
+// bytes: lb may answer its client before the origin has read all that lb
+// forwarded. It does not fail: the caller compares what arrived.
+func (o *rawOrigin) await(n int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		o.mu.Lock()
+		got := o.got.Len()
+		o.mu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // take returns and clears what the origin received.
 func (o *rawOrigin) take() (string, int) {
 	o.mu.Lock()
@@ -137,9 +153,24 @@ pools:
 
 // exchangeParts sends the parts on a new connection, pausing between
 // them, and reads every response until the server closes or stays quiet
-// for quiet. It returns the statuses and whether the server closed the
-// connection.
+// for quiet after a response (the first may take up to 10 s). It returns
+// the statuses and whether the server closed the connection. Where the
+// number of responses is known, exchangeN does not depend on how soon
+// the later ones come.
 func exchangeParts(t *testing.T, addr string, parts []string, quiet time.Duration) (statuses []int, closed bool) {
+	t.Helper()
+	return exchangeN(t, addr, parts, nil, 1, false, quiet)
+}
+
+// exchangeN sends the parts on a new connection, pausing between them
+// and calling between (if not nil) before each part after the first, and
+// reads the n responses expected, each within 10 s. Then it reads on:
+// when wantClosed, until the server closes (within 10 s); otherwise for
+// quiet, a window in which nothing more may come (too short a window can
+// only miss a late response or close, never invent one). It returns
+// every status read (fewer than n if the server closed first) and
+// whether the server closed the connection.
+func exchangeN(t *testing.T, addr string, parts []string, between func(), n int, wantClosed bool, quiet time.Duration) (statuses []int, closed bool) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -149,6 +180,9 @@ func exchangeParts(t *testing.T, addr string, parts []string, quiet time.Duratio
 	for i, part := range parts {
 		if i > 0 {
 			time.Sleep(100 * time.Millisecond)
+			if between != nil {
+				between()
+			}
 		}
 		if _, err := io.WriteString(c, part); err != nil {
 			break // lb may have closed after a refusal
@@ -156,7 +190,11 @@ func exchangeParts(t *testing.T, addr string, parts []string, quiet time.Duratio
 	}
 	br := bufio.NewReader(c)
 	for {
-		_ = c.SetReadDeadline(time.Now().Add(quiet))
+		wait := 10 * time.Second
+		if len(statuses) >= n && !wantClosed {
+			wait = quiet
+		}
+		_ = c.SetReadDeadline(time.Now().Add(wait))
 		if _, err := br.Peek(1); err != nil {
 			ne, ok := err.(net.Error)
 			return statuses, !(ok && ne.Timeout())

@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -73,6 +74,7 @@ func TestUpstreamTLS(t *testing.T) {
 
 	p := startLB(t, fmt.Sprintf(`listeners: [{address: 127.0.0.1:0}]
 log: {level: error, access: {enabled: false}}
+admin: {address: 127.0.0.1:0}
 routes:
   - {match: {path_prefix: /named/}, pool: named}
   - {match: {path_prefix: /ip/}, pool: ip}
@@ -80,7 +82,7 @@ routes:
 pools:
   named:
     tls: {ca: %s, server_name: backend.internal}
-    health_check: {interval: 100ms, rise: 1, fall: 1}
+    health_check: {interval: 1s, timeout: 1s, rise: 1, fall: 1}
     servers: [{address: %s}]
   ip:
     tls: {ca: %s}
@@ -93,9 +95,11 @@ pools:
 `, caFile, o.addr, caFile, o2.addr, otherCA, o2.addr))
 	addr := p.Addrs()[0].String()
 
-	// With fall 1, a failing probe would take the server down (503):
-	// passing requests after several intervals show the probes pass.
-	time.Sleep(400 * time.Millisecond)
+	// With fall 1, a failing probe would take the server down (503): the
+	// first check (within an interval) must pass, and requests after it
+	// show the server still up. The timeout is generous: a slow TLS
+	// handshake in a -race binary must not count as a failed probe.
+	waitTLSCheck(t, p.AdminAddr().String(), "named", o.addr)
 	for _, tc := range []struct {
 		path    string
 		origin  *tlsOrigin
@@ -107,7 +111,7 @@ pools:
 		{"/wrong/x", o2, 502, ""},
 	} {
 		_, before := tc.origin.lastSNI()
-		statuses, _ := exchangeParts(t, addr, []string{"GET " + tc.path + " HTTP/1.1\r\nHost: a\r\n\r\n"}, 2*time.Second)
+		statuses, _ := exchangeN(t, addr, []string{"GET " + tc.path + " HTTP/1.1\r\nHost: a\r\n\r\n"}, nil, 1, false, 100*time.Millisecond)
 		if len(statuses) != 1 || statuses[0] != tc.status {
 			t.Fatalf("GET %s: statuses %v, want [%d]", tc.path, statuses, tc.status)
 		}
@@ -121,5 +125,48 @@ pools:
 		if sni != tc.wantSNI {
 			t.Errorf("GET %s: SNI %q, want %q", tc.path, sni, tc.wantSNI)
 		}
+	}
+}
+
+// waitTLSCheck waits, up to 10 s, for the first health check of server
+// addr of pool to finish, and fails unless it passed.
+func waitTLSCheck(t *testing.T, admin, pool, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body, err := fasthttp.GetTimeout(nil, "http://"+admin+"/api/status", 5*time.Second)
+		if err != nil || code != 200 {
+			t.Fatalf("GET /api/status: %d, %v", code, err)
+		}
+		var st struct {
+			Pools []struct {
+				Name    string `json:"name"`
+				Servers []struct {
+					Address   string `json:"address"`
+					LastCheck *struct {
+						OK     bool   `json:"ok"`
+						Reason string `json:"reason"`
+					} `json:"last_check"`
+				} `json:"servers"`
+			} `json:"pools"`
+		}
+		if err := json.Unmarshal(body, &st); err != nil {
+			t.Fatalf("GET /api/status: %v in %s", err, body)
+		}
+		for _, p := range st.Pools {
+			for _, s := range p.Servers {
+				if p.Name != pool || s.Address != addr || s.LastCheck == nil {
+					continue
+				}
+				if !s.LastCheck.OK {
+					t.Fatalf("health check of %s over TLS failed: %s", addr, s.LastCheck.Reason)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no health check of %s within 10s: %s", addr, body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -217,7 +217,9 @@ func TestLifecycle(t *testing.T) {
 func TestSlowStartRefresh(t *testing.T) {
 	_, addr := newFlaky(t)
 	pool, servers := newPool(t, balancer.WeightedRoundRobin, addr)
-	pool.SetSlowStart(200 * time.Millisecond)
+	// A ramp long enough to be seen while it lasts: the polls below must
+	// not miss it on a loaded machine.
+	pool.SetSlowStart(2 * time.Second)
 	pool.SetServerHealth(servers[0], false)
 	c := New(pool, Config{Interval: 20 * time.Millisecond, Timeout: 2 * time.Second, Rise: 1}, nil)
 	c.Start()

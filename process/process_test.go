@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,23 +15,39 @@ import (
 )
 
 func startOrigin(t *testing.T) string {
+	addr, _ := startFailingOrigin(t)
+	return addr
+}
+
+// startFailingOrigin starts an origin that answers 503 to every request
+// (health checks included) while the returned flag is set.
+func startFailingOrigin(t *testing.T) (string, *atomic.Bool) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.WriteString("ok") }}
+	failing := new(atomic.Bool)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if failing.Load() {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			return
+		}
+		ctx.WriteString("ok")
+	}}
 	go srv.Serve(ln) //nolint:errcheck
 	t.Cleanup(func() { _ = srv.Shutdown() })
-	return ln.Addr().String()
+	return ln.Addr().String(), failing
 }
 
+// configTmpl's health checks are generous (a probe may take up to 500ms)
+// so that a slow probe in a -race binary decides nothing.
 const configTmpl = `listeners: [{address: "127.0.0.1:0"}]
 log: {level: error, access: {enabled: false}}
 routes: [{pool: web}]
 pools:
   web:
-    health_check: {interval: 50ms, timeout: 40ms}
+    health_check: {interval: 500ms, timeout: 500ms}
     response_headers: {set: {X-Version: VERSION}}
     servers:
       - address: A
@@ -42,7 +59,8 @@ pools:
 // counters and connections; removed ones are gone; checkers are replaced,
 // and Shutdown leaves no goroutine behind.
 func TestReloadKeepsServerState(t *testing.T) {
-	a, b, c := startOrigin(t), startOrigin(t), startOrigin(t)
+	a, aFailing := startFailingOrigin(t)
+	b, c := startOrigin(t), startOrigin(t)
 	path := filepath.Join(t.TempDir(), "lb.yaml")
 	write := func(version, s1, s2 string) {
 		cfg := strings.NewReplacer("VERSION", version, "A", s1, "B", s2).Replace(configTmpl)
@@ -63,6 +81,9 @@ func TestReloadKeepsServerState(t *testing.T) {
 	}
 	old := p.Handler().Snapshot().Routes()[0].Pool
 	oldA := old.Servers()[0]
+	// a's checks fail from now on, so the old checker, which runs until
+	// the reload stops it, keeps a down.
+	aFailing.Store(true)
 	old.SetServerHealth(oldA, false) // as if checks had taken it down
 	reqsA := oldA.Requests()
 
@@ -77,7 +98,9 @@ func TestReloadKeepsServerState(t *testing.T) {
 	if cur.Servers()[1] == old.Servers()[1] || cur.Servers()[1].Addr != c {
 		t.Fatal("the new server c is not a fresh server")
 	}
-	// The new checker brings a back once it passes rise checks.
+	// The new checker (the old one has stopped) brings a back once it
+	// passes rise checks.
+	aFailing.Store(false)
 	deadline := time.Now().Add(10 * time.Second)
 	for !cur.Servers()[0].Healthy() {
 		if time.Now().After(deadline) {

@@ -140,40 +140,48 @@ func TestCompressedHeaders(t *testing.T) {
 }
 
 // TestCompressedEventStreamStaysLive: compression flushes when the server
-// pauses, so an event reaches the client before the next one is sent.
+// pauses, so an event reaches the client before the next one is sent (the
+// origin sends the next only once the client has had the first).
 func TestCompressedEventStreamStaysLive(t *testing.T) {
+	next := holdNextEvents()
 	o := startOrigin(t, "sse", func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/event-stream")
 		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 			for i := range 3 {
+				if i > 0 {
+					next.wait()
+				}
 				fmt.Fprintf(w, "data: %s event %d\n\n", strings.Repeat("x", 300), i)
 				_ = w.Flush()
-				time.Sleep(time.Second)
 			}
 		})
 	})
-	lb := startLB(t, "compression: {}\n"+basicConfig("round_robin", "", o))
+	next.endsWith(t)
+	// Between events the origin waits for the test, not for a clock.
+	lb := startLB(t, noResponseTimeout("compression: {}\n"+basicConfig("round_robin", "", o)))
 	c := dialRaw(t, lb.addr)
-	start := time.Now()
 	_, _ = c.c.Write([]byte("GET /events HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n"))
 	_ = c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var resp fasthttp.Response
 	resp.StreamBody = true
 	if err := resp.Read(c.br); err != nil {
-		t.Fatal(err)
+		t.Fatalf("response head: %v (the origin sends its second event only after the first is read)", err)
 	}
 	if string(resp.Header.ContentEncoding()) != "gzip" {
 		t.Fatalf("Content-Encoding %q, want gzip", resp.Header.ContentEncoding())
 	}
 	zr, err := gzip.NewReader(resp.BodyStream())
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("gzip header: %v (the origin sends its second event only after the first is read)", err)
 	}
-	line, err := bufio.NewReader(zr).ReadString('\n')
+	br := bufio.NewReader(zr)
+	line, err := br.ReadString('\n')
 	if err != nil || !strings.Contains(line, "event 0") {
-		t.Fatalf("first line %q (%v)", line, err)
+		t.Fatalf("first line %q (%v); the origin sends its second event only after it", line, err)
 	}
-	if took := time.Since(start); took > 700*time.Millisecond {
-		t.Fatalf("first compressed event after %v, want it before the origin's second (1s)", took)
+	next.release()
+	rest, err := io.ReadAll(br)
+	if err != nil || !strings.Contains(string(rest), "event 1\n") || !strings.HasSuffix(string(rest), "event 2\n\n") {
+		t.Fatalf("rest of the stream %q (%v), want events 1 and 2", rest, err)
 	}
 }

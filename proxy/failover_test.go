@@ -163,7 +163,10 @@ func TestBackupServesOnlyWhilePrimariesAreDown(t *testing.T) {
 		ctx.WriteString("primary")
 	})
 	backup := startOrigin(t, "backup", nil)
-	hc := "    health_check: {path: /healthz, interval: 50ms, timeout: 40ms, fall: 1, rise: 1}\n"
+	// A probe has a whole second before it counts as failed (one slow
+	// probe would flip the primary with fall 1); while the primary is down
+	// it is probed every 50ms, so that its return is seen soon.
+	hc := "    health_check: {path: /healthz, interval: 1s, timeout: 1s, down_interval: 50ms, fall: 1, rise: 1}\n"
 	lb := startLB(t, poolConfig(hc, primary.addr, "{address: "+backup.addr+", backup: true}"))
 	pool := lb.pool(t)
 	body := func() string { return string(get(t, lb.addr, "/").Body()) }
@@ -189,12 +192,30 @@ func TestBackupServesOnlyWhilePrimariesAreDown(t *testing.T) {
 	}
 }
 
-func TestQueueBoundsWaitingRequests(t *testing.T) {
-	slow := startOrigin(t, "slow", func(ctx *fasthttp.RequestCtx) {
-		time.Sleep(600 * time.Millisecond)
+// holdingOrigin starts an origin whose requests wait until release is
+// called (at the latest when the test ends).
+func holdingOrigin(t *testing.T) (o *origin, release func()) {
+	t.Helper()
+	ch := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	o = startOrigin(t, "held", func(ctx *fasthttp.RequestCtx) {
+		<-ch
 		ctx.WriteString("done")
 	})
-	lb := startLB(t, poolConfig("    max_conns_per_server: 2\n    max_queue: 3\n    queue_timeout: 5s\n", slow.addr))
+	t.Cleanup(release) // before the origin's Shutdown, which waits for them
+	return o, release
+}
+
+// noResponseTimeout lifts the pool's response timeout out of the way of
+// requests that an origin holds.
+func noResponseTimeout(yaml string) string {
+	return strings.Replace(yaml, "response: 2s", "response: 60s", 1)
+}
+
+func TestQueueBoundsWaitingRequests(t *testing.T) {
+	held, release := holdingOrigin(t)
+	lb := startLB(t, noResponseTimeout(poolConfig("    max_conns_per_server: 2\n    max_queue: 3\n    queue_timeout: 10s\n", held.addr)))
 	pool := lb.pool(t)
 
 	type result struct {
@@ -203,16 +224,24 @@ func TestQueueBoundsWaitingRequests(t *testing.T) {
 	}
 	results := make(chan result, 6)
 	var wg sync.WaitGroup
-	for i := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			time.Sleep(time.Duration(i) * 30 * time.Millisecond) // arrive in order
-			start := time.Now()
-			resp := get(t, lb.addr, "/")
-			results <- result{resp.StatusCode(), time.Since(start)}
-		}()
+	send := func() {
+		defer wg.Done()
+		start := time.Now()
+		resp := get(t, lb.addr, "/")
+		results <- result{resp.StatusCode(), time.Since(start)}
 	}
+	for range 5 {
+		wg.Add(1)
+		go send()
+	}
+	waitFor(t, 10*time.Second, "2 requests running and 3 queued", func() bool {
+		return pool.Servers()[0].InFlight() == 2 && pool.Queued() == 3
+	})
+	// The sixth finds the queue full: refused at once, not after the 10s
+	// queue timeout.
+	wg.Add(1)
+	send()
+	release()
 	wg.Wait()
 	close(results)
 	var ok, rejected int
@@ -220,7 +249,7 @@ func TestQueueBoundsWaitingRequests(t *testing.T) {
 		switch {
 		case r.status == 200:
 			ok++
-		case r.status == 503 && r.took < 400*time.Millisecond:
+		case r.status == 503 && r.took < 5*time.Second:
 			rejected++
 		default:
 			t.Errorf("a request got %d after %v", r.status, r.took)
@@ -240,19 +269,22 @@ func TestQueueBoundsWaitingRequests(t *testing.T) {
 }
 
 func TestQueuedRequestTimesOut(t *testing.T) {
-	slow := startOrigin(t, "slow", func(ctx *fasthttp.RequestCtx) {
-		time.Sleep(time.Second)
-		ctx.WriteString("done")
-	})
-	lb := startLB(t, poolConfig("    max_conns_per_server: 1\n    max_queue: 5\n    queue_timeout: 100ms\n", slow.addr))
+	held, release := holdingOrigin(t)
+	lb := startLB(t, noResponseTimeout(poolConfig("    max_conns_per_server: 1\n    max_queue: 5\n    queue_timeout: 100ms\n", held.addr)))
 	first := make(chan int, 1)
 	go func() { first <- get(t, lb.addr, "/").StatusCode() }()
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, 10*time.Second, "the first request to hold the only slot", func() bool {
+		return lb.pool(t).Servers()[0].InFlight() == 1
+	})
+	// The slot stays taken until release: only the queue timeout can
+	// answer the second request.
 	start := time.Now()
 	resp := get(t, lb.addr, "/")
-	if resp.StatusCode() != 503 || time.Since(start) > 900*time.Millisecond {
-		t.Fatalf("queued request got %d after %v, want 503 at its 100ms queue timeout", resp.StatusCode(), time.Since(start))
+	took := time.Since(start)
+	if resp.StatusCode() != 503 || took < 100*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("queued request got %d after %v, want 503 at its 100ms queue timeout", resp.StatusCode(), took)
 	}
+	release()
 	if s := <-first; s != 200 {
 		t.Fatalf("first request got %d, want 200", s)
 	}

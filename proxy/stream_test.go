@@ -6,47 +6,75 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
-// TestServerSentEventsArriveAsSent: an origin sends one event, waits a
-// second, sends the next; the client has the first long before that.
+// TestServerSentEventsArriveAsSent: an origin sends one event and sends
+// the next only once the client has had the first: a proxy that held the
+// stream back would never deliver it.
 func TestServerSentEventsArriveAsSent(t *testing.T) {
+	next := holdNextEvents()
 	o := startOrigin(t, "sse", func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/event-stream")
 		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 			for i := range 3 {
+				if i > 0 {
+					next.wait()
+				}
 				fmt.Fprintf(w, "data: event %d\n\n", i)
 				_ = w.Flush()
-				time.Sleep(time.Second)
 			}
 		})
 	})
-	lb := startLB(t, basicConfig("round_robin", "", o))
+	next.endsWith(t)
+	// Between events the origin waits for the test, not for a clock.
+	lb := startLB(t, noResponseTimeout(basicConfig("round_robin", "", o)))
 	c := dialRaw(t, lb.addr)
-	start := time.Now()
 	if _, err := c.c.Write([]byte("GET /events HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	_ = c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var first time.Duration
-	for {
-		line, err := c.br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("reading the stream: %v", err)
+	for want := range 3 {
+		for {
+			line, err := c.br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading the stream for event %d: %v (the origin sends the next only after it)", want, err)
+			}
+			if strings.HasPrefix(line, "data: event ") {
+				if line != fmt.Sprintf("data: event %d\n", want) {
+					t.Fatalf("event line %q, want event %d", line, want)
+				}
+				break
+			}
 		}
-		if strings.HasPrefix(line, "data: event 0") {
-			first = time.Since(start)
-			break
+		if want == 0 {
+			next.release()
 		}
-	}
-	if first > 700*time.Millisecond {
-		t.Fatalf("first event after %v, want it long before the origin's second (1s)", first)
 	}
 }
+
+// nextEvents holds an event-stream origin's later events until the test
+// has read the first.
+type nextEvents struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+// holdNextEvents returns a hold that release ends. Call endsWith once
+// the origin has started so that the hold ends, at the latest, with the
+// test, before the origin's Shutdown, which waits for the stream.
+func holdNextEvents() *nextEvents { return &nextEvents{ch: make(chan struct{})} }
+
+// endsWith releases n when t ends (cleanups run last registered first).
+func (n *nextEvents) endsWith(t *testing.T) { t.Cleanup(n.release) }
+
+func (n *nextEvents) release() { n.once.Do(func() { close(n.ch) }) }
+
+func (n *nextEvents) wait() { <-n.ch }
 
 // TestBodyLimit pins Nginx client_max_body_size: a declared length over
 // it gets 413 before anything is forwarded; a chunked body that crosses

@@ -38,7 +38,7 @@ type wsMode int
 const (
 	wsEcho   wsMode = iota // echo every message
 	wsRefuse               // 403 with a body, no upgrade
-	wsPush                 // send a message every 100ms, never read
+	wsPush                 // send a message every 25ms, never read
 	wsHello                // send "hello <name>" first, then echo
 )
 
@@ -83,7 +83,7 @@ func startWSOrigin(t *testing.T, name string, mode wsMode) *wsOrigin {
 					if err := c.WriteMessage(websocket.TextMessage, []byte("tick")); err != nil {
 						return
 					}
-					time.Sleep(100 * time.Millisecond)
+					time.Sleep(25 * time.Millisecond)
 				}
 			case wsHello:
 				if err := c.WriteMessage(websocket.TextMessage, []byte("hello "+name)); err != nil {
@@ -402,9 +402,10 @@ func TestCloseTunnelsReturnsAtOnceWithoutTunnels(t *testing.T) {
 // proxy_read_timeout): a quiet tunnel is closed, one with traffic either
 // way, even one way only, stays open.
 func TestTunnelIdleTimeout(t *testing.T) {
+	const idleTimeout = time.Second
 	echo, push := startWSOrigin(t, "echo", wsEcho), startWSOrigin(t, "push", wsPush)
 	cfg := func(o *wsOrigin) string {
-		return strings.Replace(basicConfig("round_robin", "", o.asOrigin()), "response: 2s", "response: 300ms", 1)
+		return strings.Replace(basicConfig("round_robin", "", o.asOrigin()), "response: 2s", "response: "+idleTimeout.String(), 1)
 	}
 	lbEcho, lbPush := startLB(t, cfg(echo)), startLB(t, cfg(push))
 
@@ -418,12 +419,28 @@ func TestTunnelIdleTimeout(t *testing.T) {
 	idleClosed := make(chan error, 1)
 	var idleFor time.Duration
 	go func() {
-		_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
 		_, _, err := idle.ReadMessage()
 		idleFor = time.Since(start)
 		idleClosed <- err
 	}()
-	for time.Since(start) < time.Second {
+	// Traffic every 25-50ms, far inside the idle timeout, until the idle
+	// tunnel has closed and a whole idle timeout more has passed.
+	var closedAt time.Time
+	for closedAt.IsZero() || time.Since(closedAt) < idleTimeout {
+		if closedAt.IsZero() {
+			select {
+			case err := <-idleClosed:
+				if err == nil || isTimeout(err) {
+					t.Fatalf("idle tunnel read: %v, want closed", err)
+				}
+				closedAt = time.Now()
+			default:
+				if time.Since(start) > 10*time.Second {
+					t.Fatal("idle tunnel still open")
+				}
+			}
+		}
 		if err := active.WriteMessage(websocket.TextMessage, []byte("ping")); err != nil {
 			t.Fatalf("active tunnel write after %v: %v", time.Since(start), err)
 		}
@@ -435,18 +452,10 @@ func TestTunnelIdleTimeout(t *testing.T) {
 		if _, msg, err := oneWay.ReadMessage(); err != nil || string(msg) != "tick" {
 			t.Fatalf("one-way tunnel read after %v: %q, %v", time.Since(start), msg, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(25 * time.Millisecond)
 	}
-	select {
-	case err := <-idleClosed:
-		if err == nil || isTimeout(err) {
-			t.Fatalf("idle tunnel read: %v, want closed", err)
-		}
-		if idleFor < 300*time.Millisecond || idleFor > 3*time.Second {
-			t.Fatalf("idle tunnel closed after %v, want after 300ms (and well before the active ones)", idleFor)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("idle tunnel still open")
+	if idleFor < idleTimeout || idleFor > 5*idleTimeout {
+		t.Fatalf("idle tunnel closed after %v, want after %v (and well before the active ones)", idleFor, idleTimeout)
 	}
 }
 

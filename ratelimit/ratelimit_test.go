@@ -117,11 +117,14 @@ func TestLocalAllowAllocs(t *testing.T) {
 	}
 }
 
+// newRedisLimiter's timeouts are generous: a slow dial or EVALSHA on a
+// loaded machine (a -race binary) would fail open and skew the counts. A
+// stopped Redis still fails at once (the port refuses connections).
 func newRedisLimiter(t *testing.T, addr string, rate Rate, log *zap.Logger) *Redis {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 3 * time.Second})
 	t.Cleanup(func() { c.Close() })
-	return NewRedis(c, "lb:rl:test:", rate, 200*time.Millisecond, log)
+	return NewRedis(c, "lb:rl:test:", rate, 3*time.Second, log)
 }
 
 // TestRedisSharedBudget: two limiters with clients of their own (two lb

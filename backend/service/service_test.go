@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"lb/backend/data"
 	"lb/backend/session"
 	"lb/backend/work"
@@ -290,6 +292,20 @@ func TestWorkQueueFullIs503(t *testing.T) {
 func TestDrain(t *testing.T) {
 	svc := New(Config{ID: "d", Sessions: session.NewMemory(time.Hour), Data: data.NewMemory(), Work: work.New(1, 1)})
 	srv := svc.Server(ServerConfig{ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: time.Minute})
+	// /slow is held until the test releases it: in flight for as long as
+	// the test needs, whatever the machine's speed.
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	handle := srv.Handler
+	srv.Handler = func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/slow" {
+			close(arrived)
+			<-release
+		}
+		handle(ctx)
+	}
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -299,13 +315,20 @@ func TestDrain(t *testing.T) {
 	c := client(t)
 	slow := make(chan int, 1)
 	go func() {
-		code, _, _ := do(t, client(t), "GET", url+"/slow?ms=600", "")
+		code, _, _ := do(t, client(t), "GET", url+"/slow", "")
 		slow <- code
 	}()
-	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow request never reached the handler")
+	}
+	// The grace only has to outlast two local requests: the test takes
+	// about that long, as Drain sleeps through it.
+	const grace = 2 * time.Second
 	drained := make(chan error, 1)
-	go func() { drained <- svc.Drain(srv, 300*time.Millisecond, 5*time.Second) }()
-	time.Sleep(50 * time.Millisecond)
+	go func() { drained <- svc.Drain(srv, grace, 10*time.Second) }()
+	waitUntil(t, 10*time.Second, "Drain to start draining", svc.Draining)
 	code, h, body := do(t, c, "GET", url+"/healthz", "")
 	if code != 503 || body != "draining\n" {
 		t.Fatalf("/healthz while draining = %d %q, want 503 draining", code, body)
@@ -313,14 +336,41 @@ func TestDrain(t *testing.T) {
 	if code, h2, _ := do(t, c, "GET", url+"/whoami", ""); code != 200 || h2.Get("Connection") != "close" || h.Get("Connection") != "close" {
 		t.Fatalf("/whoami while draining = %d Connection %q, want 200 with Connection: close", code, h2.Get("Connection"))
 	}
-	if err := <-drained; err != nil {
-		t.Fatalf("Drain() = %v", err)
+	// After the grace the listener closes while /slow is still held.
+	waitUntil(t, grace+10*time.Second, "the listener to close", func() bool {
+		conn, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+		if err != nil {
+			return true
+		}
+		conn.Close()
+		return false
+	})
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain() = %v with a request still in flight, want it to wait for it", err)
+	default:
 	}
+	free()
 	if code := <-slow; code != 200 {
 		t.Fatalf("the request in flight got %d, want 200", code)
 	}
+	if err := <-drained; err != nil {
+		t.Fatalf("Drain() = %v", err)
+	}
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
 		t.Fatal("the listener still accepts after the drain")
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after limit.
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
