@@ -180,7 +180,9 @@ func TestWriteResumes(t *testing.T) {
 func TestWriteTimesOut(t *testing.T) {
 	c, _ := pair(t)
 	b := make([]byte, 256<<20) // before the deadline: zeroing it takes a while under -race
-	_ = c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	// A second, not less: a stall that outlasted the deadline before the
+	// write began would time it out with nothing written.
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	n, err := c.Write(b)
 	if !isTimeout(err) || n == 0 || n == 256<<20 {
 		t.Fatalf("write %d: %v, want a timeout part way", n, err)
