@@ -80,6 +80,9 @@ func TestReloadsUnderLoad(t *testing.T) {
 func TestGracefulStop(t *testing.T) {
 	arrived, release := make(chan struct{}), make(chan struct{})
 	origin := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slow" {
+			return // only the one request the test sends is held
+		}
 		close(arrived)
 		<-release
 		io.WriteString(w, "slow\n")

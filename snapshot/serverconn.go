@@ -192,7 +192,6 @@ func (c *serverConn) checkIdle() error {
 	if c.raw == nil {
 		return nil
 	}
-	c.peekN, c.peekErr = 0, 0
 	if err := c.raw.Control(c.peekFn); err != nil {
 		return err
 	}
@@ -248,7 +247,6 @@ func (c *serverConn) readTLS() (reason int, fit bool) {
 	case !errors.As(err, &ne) || !ne.Timeout():
 		return metrics.DiscardClosed, false
 	}
-	c.peekN, c.peekErr = 0, 0
 	if err := c.raw.Control(c.peekFn); err != nil {
 		return metrics.DiscardClosed, false
 	}
@@ -265,7 +263,8 @@ func (c *serverConn) readTLS() (reason int, fit bool) {
 // Control neither waits nor looks at deadlines: a read deadline that
 // passed while the connection sat in the pool does not matter here. The
 // receive never blocks (MSG_DONTWAIT), so it is a raw system call, with
-// no hand-off of the scheduler around it.
+// no hand-off of the scheduler around it. It sets peekN and peekErr
+// whenever Control runs it, that is whenever Control returns no error.
 func (c *serverConn) peek(fd uintptr) {
 	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), uintptr(len(c.peekBuf)),
 		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)

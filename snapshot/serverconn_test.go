@@ -150,7 +150,6 @@ func open(t *testing.T, dial func() (net.Conn, syscall.RawConn, error), accepted
 func waitWaiting(t *testing.T, c *serverConn) {
 	t.Helper()
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
-		c.peekN, c.peekErr = 0, 0
 		if err := c.raw.Control(c.peekFn); err != nil {
 			t.Fatal(err)
 		}
